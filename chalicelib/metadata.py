@@ -1,0 +1,440 @@
+"""Image metadata in one DynamoDB table: image rows, tag index rows, and the queries.
+
+Table layout (see README, "Data model"):
+
+| item        | pk                | sk           | GSI keys (only while they apply)         |
+|-------------|-------------------|--------------|------------------------------------------|
+| image row   | `image#<id>`      | `image`      | by_user: user_pk=`user#<user>`, sort_key |
+|             |                   |              | feed: feed_pk=`feed#<shard>`, sort_key   |
+|             |                   |              | cleanup: cleanup_pk, cleanup_at          |
+| tag row     | `tag#<tag>`       | `<sort_key>` | none (a copy of the image's attributes)  |
+| idempotency | `idem#<user>#<k>` | `idem`       | none                                     |
+
+`sort_key` is `<created_at>#<image_id>`. The by_user and feed keys are written only while an
+image is ready and the cleanup keys only while it is not, so the indexes are sparse: lists
+never see pending images and the sweeper never sees ready ones. Every change of an image and
+its tag rows is one TransactWriteItems conditioned on the row's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder, Key
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import backend_call
+from chalicelib.listing import Chunk, Page, read_page
+from chalicelib.models import Image, Rendition
+from chalicelib.pagination import query_digest
+
+IMAGE_SK = "image"
+BY_USER, FEED, CLEANUP = "by_user", "feed", "cleanup"
+LIST_BUDGET = 2000  # items a filtered listing may evaluate per request
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StaleImage(Exception):
+    """The row changed (or vanished, or appeared) since it was read: re-read and retry."""
+
+
+class IdempotencyKeyTaken(Exception):
+    """An idempotency record already exists for this user and key."""
+
+
+def image_pk(image_id: str) -> str:
+    return f"image#{image_id}"
+
+
+def tag_pk(tag: str) -> str:
+    return f"tag#{tag}"
+
+
+def user_pk(user_id: str) -> str:
+    return f"user#{user_id}"
+
+
+def shard_of(image_id: str, shards: int) -> int:
+    return int(image_id[:8], 16) % shards
+
+
+def _dump(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def _load(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _attributes(image: Image) -> dict[str, Any]:
+    """What the image row and each tag row store about the image."""
+    return {
+        "image_id": image.image_id,
+        "user_id": image.user_id,
+        "title": image.title,
+        "title_lc": image.title.casefold(),
+        "description": image.description,
+        "tags": list(image.tags),
+        "filename": image.filename,
+        "content_type": image.content_type,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "status": image.status,
+        "created_at": image.created_at,
+        "updated_at": image.updated_at,
+        "sort_key": image.sort_key,
+        "version": image.version,
+        "renditions": {
+            name: {
+                "content_type": r.content_type,
+                "width": r.width,
+                "height": r.height,
+                "size": r.size,
+            }
+            for name, r in image.renditions.items()
+        }
+        or None,
+    }
+
+
+def _image(item: dict[str, Any]) -> Image:
+    data = _load(item)
+    return Image(
+        image_id=data["image_id"],
+        user_id=data["user_id"],
+        title=data["title"],
+        description=data["description"],
+        tags=tuple(data["tags"]),
+        filename=data["filename"],
+        content_type=data["content_type"],
+        size=int(data["size"]),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        status=data["status"],
+        width=int(data["width"]) if "width" in data else None,
+        height=int(data["height"]) if "height" in data else None,
+        sha256=data.get("sha256"),
+        renditions={
+            name: Rendition(r["content_type"], int(r["width"]), int(r["height"]), int(r["size"]))
+            for name, r in (data.get("renditions") or {}).items()
+        },
+        version=int(data["version"]),
+        cleanup_at=data.get("cleanup_at"),
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The filters of `GET /images`, already validated. Bounds are sort-key strings."""
+
+    user_id: str | None = None
+    tag: str | None = None
+    title: str | None = None
+    content_type: str | None = None
+    after: str | None = None  # only items whose sort key is greater
+    before: str | None = None  # only items whose sort key is smaller
+
+    def digest(self) -> str:
+        return query_digest(
+            self.user_id, self.tag, self.title, self.content_type, self.after, self.before
+        )
+
+
+@dataclass
+class ReadStats:
+    """Items DynamoDB evaluated for listings, for the read-amplification benchmark."""
+
+    items_read: int = 0
+
+
+class ImageTable:
+    def __init__(self, client: Any, table_name: str, feed_shards: int, cleanup_shards: int = 4):
+        self._client = client
+        self._table = table_name
+        self._feed_shards = feed_shards
+        self._cleanup_shards = cleanup_shards
+        self.stats = ReadStats()
+
+    # ----- rows -----------------------------------------------------------------------
+
+    def _row(self, image: Image) -> dict[str, Any]:
+        row = _attributes(image)
+        row.update(pk=image_pk(image.image_id), sk=IMAGE_SK)
+        if image.status == "ready":
+            row["user_pk"] = user_pk(image.user_id)
+            row["feed_pk"] = f"feed#{shard_of(image.image_id, self._feed_shards)}"
+        elif image.cleanup_at is not None:
+            row["cleanup_pk"] = f"cleanup#{shard_of(image.image_id, self._cleanup_shards)}"
+            row["cleanup_at"] = image.cleanup_at
+            # DynamoDB TTL is only a backstop a day after the sweeper's turn: it removes
+            # the row but not the objects.
+            row["expires_at"] = _epoch(image.cleanup_at) + 24 * 3600
+        return row
+
+    @staticmethod
+    def _tag_rows(image: Image | None) -> dict[str, dict[str, Any]]:
+        if image is None or image.status != "ready":
+            return {}
+        attrs = _attributes(image)
+        return {tag: {**attrs, "pk": tag_pk(tag), "sk": image.sort_key} for tag in image.tags}
+
+    @backend_call("DynamoDB")
+    def get(self, image_id: str) -> Image | None:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=_dump({"pk": image_pk(image_id), "sk": IMAGE_SK}),
+            ConsistentRead=True,
+        )
+        return _image(got["Item"]) if "Item" in got else None
+
+    @backend_call("DynamoDB")
+    def save(
+        self,
+        old: Image | None,
+        new: Image | None,
+        *,
+        extra_puts: Iterable[dict[str, Any]] = (),
+    ) -> Image | None:
+        """Move an image from `old` to `new` (None: absent) with its tag rows, atomically.
+
+        The write is conditioned on the stored version being `old.version` (or on there
+        being no row when `old` is None); otherwise StaleImage. Returns what was stored.
+        """
+        if new is not None:
+            new = new.changed(version=(old.version + 1) if old else 1)
+        if old is None:
+            condition: ConditionBase = Attr("pk").not_exists()
+        else:
+            condition = Attr("version").eq(old.version)
+        image_id = (new or old).image_id  # type: ignore[union-attr]
+        builder = ConditionExpressionBuilder()
+        expr = builder.build_expression(condition)
+        guard: dict[str, Any] = {
+            "ConditionExpression": expr.condition_expression,
+            "ExpressionAttributeNames": expr.attribute_name_placeholders,
+        }
+        if expr.attribute_value_placeholders:
+            guard["ExpressionAttributeValues"] = _dump(expr.attribute_value_placeholders)
+        row_op: dict[str, Any]
+        if new is not None:
+            row_op = {"Put": {"TableName": self._table, "Item": _dump(self._row(new)), **guard}}
+        else:
+            key = _dump({"pk": image_pk(image_id), "sk": IMAGE_SK})
+            row_op = {"Delete": {"TableName": self._table, "Key": key, **guard}}
+        old_tags, new_tags = self._tag_rows(old), self._tag_rows(new)
+        ops = [row_op]
+        ops += [
+            {"Put": {"TableName": self._table, "Item": _dump(row)}} for row in new_tags.values()
+        ]
+        ops += [
+            {"Delete": {"TableName": self._table, "Key": _dump({"pk": row["pk"], "sk": row["sk"]})}}
+            for tag, row in old_tags.items()
+            if tag not in new_tags or row["sk"] != new_tags[tag]["sk"]
+        ]
+        ops += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _dump(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for item in extra_puts
+        ]
+        self._write(ops)
+        return new
+
+    def _write(self, ops: list[dict[str, Any]]) -> None:
+        try:
+            if len(ops) == 1:
+                ((kind, params),) = ops[0].items()
+                call = self._client.put_item if kind == "Put" else self._client.delete_item
+                call(**params)
+            else:
+                self._client.transact_write_items(TransactItems=ops)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException":
+                raise StaleImage() from exc
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise StaleImage() from exc
+                if "ConditionalCheckFailed" in reasons:
+                    raise IdempotencyKeyTaken() from exc
+            raise
+
+    @backend_call("DynamoDB")
+    def delete_item(self, pk: str, sk: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=_dump({"pk": pk, "sk": sk}))
+
+    # ----- idempotency records ----------------------------------------------------------
+
+    @staticmethod
+    def idempotency_pk(user_id: str, key: str) -> str:
+        return f"idem#{user_id}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+    @backend_call("DynamoDB")
+    def get_idempotency(self, user_id: str, key: str) -> dict[str, Any] | None:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=_dump({"pk": self.idempotency_pk(user_id, key), "sk": "idem"}),
+            ConsistentRead=True,
+        )
+        return _load(got["Item"]) if "Item" in got else None
+
+    # ----- listing --------------------------------------------------------------------
+
+    @backend_call("DynamoDB")
+    def list_page(self, query: ListQuery, upper: str | None, limit: int) -> Page[Image]:
+        """One page of `query`, older than the sort key `upper` (exclusive)."""
+        if query.before is not None and (upper is None or query.before < upper):
+            upper = query.before
+        filters: list[ConditionBase] = []
+        if query.tag is not None:
+            index, pk_attr, sk_attr = None, "pk", "sk"
+            partitions = [tag_pk(query.tag)]
+            if query.user_id is not None:
+                filters.append(Attr("user_id").eq(query.user_id))
+        elif query.user_id is not None:
+            index, pk_attr, sk_attr = BY_USER, "user_pk", "sort_key"
+            partitions = [user_pk(query.user_id)]
+        else:
+            index, pk_attr, sk_attr = FEED, "feed_pk", "sort_key"
+            partitions = [f"feed#{n}" for n in range(self._feed_shards)]
+        if query.content_type is not None:
+            filters.append(Attr("content_type").eq(query.content_type))
+        if query.title:
+            filters.append(Attr("title_lc").contains(query.title.casefold()))
+        if query.after is not None and upper is not None and query.after >= upper:
+            return Page([], None, 0)
+
+        def fetch(partition: str, bound: str | None, chunk: int) -> Chunk[Image]:
+            key = Key(pk_attr).eq(partition)
+            if bound is not None and query.after is not None:
+                key &= Key(sk_attr).between(query.after, _just_below(bound))
+            elif bound is not None:
+                key &= Key(sk_attr).lt(bound)
+            elif query.after is not None:
+                key &= Key(sk_attr).gt(query.after)
+            return self._query(index, key, filters, chunk)
+
+        page = read_page(
+            fetch, partitions, upper, limit, filtered=bool(filters), budget=LIST_BUDGET
+        )
+        self.stats.items_read += page.evaluated
+        return page
+
+    def _query(
+        self, index: str | None, key: ConditionBase, filters: list[ConditionBase], limit: int
+    ) -> Chunk[Image]:
+        builder = ConditionExpressionBuilder()
+        key_expr = builder.build_expression(key, is_key_condition=True)
+        names = dict(key_expr.attribute_name_placeholders)
+        values = dict(key_expr.attribute_value_placeholders)
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": key_expr.condition_expression,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if index is not None:
+            params["IndexName"] = index
+        else:
+            params["ConsistentRead"] = True
+        if filters:
+            combined = filters[0]
+            for extra in filters[1:]:
+                combined &= extra
+            filter_expr = builder.build_expression(combined)
+            params["FilterExpression"] = filter_expr.condition_expression
+            names.update(filter_expr.attribute_name_placeholders)
+            values.update(filter_expr.attribute_value_placeholders)
+        params["ExpressionAttributeNames"] = names
+        params["ExpressionAttributeValues"] = _dump(values)
+        got = self._client.query(**params)
+        last = got.get("LastEvaluatedKey")
+        sk_attr = "sk" if index is None else "sort_key"
+        return Chunk(
+            items=[_image(item) for item in got.get("Items", [])],
+            last_evaluated=_load(last)[sk_attr] if last else None,
+            evaluated=int(got.get("ScannedCount", 0)),
+        )
+
+    # ----- cleanup --------------------------------------------------------------------
+
+    @backend_call("DynamoDB")
+    def due_for_cleanup(self, now: str, limit: int) -> list[Image]:
+        """Pending, rejected and half-deleted images whose cleanup time has come."""
+        due: list[Image] = []
+        for shard in range(self._cleanup_shards):
+            key = Key("cleanup_pk").eq(f"cleanup#{shard}") & Key("cleanup_at").lte(now)
+            builder = ConditionExpressionBuilder()
+            expr = builder.build_expression(key, is_key_condition=True)
+            got = self._client.query(
+                TableName=self._table,
+                IndexName=CLEANUP,
+                KeyConditionExpression=expr.condition_expression,
+                ExpressionAttributeNames=expr.attribute_name_placeholders,
+                ExpressionAttributeValues=_dump(expr.attribute_value_placeholders),
+                Limit=limit,
+            )
+            due += [_image(item) for item in got.get("Items", [])]
+        return due
+
+    @backend_call("DynamoDB")
+    def ping(self) -> None:
+        self._client.get_item(TableName=self._table, Key=_dump({"pk": "health", "sk": "health"}))
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _just_below(sort_key: str) -> str:
+    """The greatest string below `sort_key` among fixed-width ASCII sort keys (inclusive
+    bound for BETWEEN, which has no exclusive form)."""
+    return sort_key[:-1] + chr(ord(sort_key[-1]) - 1) + "~"
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable parameters (on-demand). The packaged CloudFormation template declares
+    the same keys and indexes; a test keeps the two in step."""
+
+    def gsi(name: str, pk: str, sk: str) -> dict[str, Any]:
+        return {
+            "IndexName": name,
+            "KeySchema": [
+                {"AttributeName": pk, "KeyType": "HASH"},
+                {"AttributeName": sk, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    attributes = ["pk", "sk", "user_pk", "feed_pk", "sort_key", "cleanup_pk", "cleanup_at"]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            gsi(BY_USER, "user_pk", "sort_key"),
+            gsi(FEED, "feed_pk", "sort_key"),
+            gsi(CLEANUP, "cleanup_pk", "cleanup_at"),
+        ],
+    }
+
+
+TTL_ATTRIBUTE = "expires_at"

@@ -1,0 +1,112 @@
+"""Image bytes in S3: originals, renditions and direct uploads, plus presigned URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import backend_call
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'") or "image"
+    ascii_name = ascii_name.replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+class ImageStore:
+    def __init__(self, client: Any, bucket: str):
+        self._client = client
+        self._bucket = bucket
+
+    @backend_call("S3")
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    @backend_call("S3")
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+        try:
+            got = self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        body = got["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
+
+    @backend_call("S3")
+    def size_of(self, key: str) -> int | None:
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    @backend_call("S3")
+    def delete(self, keys: Iterable[str]) -> None:
+        objects = [{"Key": key} for key in keys]
+        if not objects:
+            return
+        got = self._client.delete_objects(
+            Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True}
+        )
+        if got.get("Errors"):
+            error = got["Errors"][0]
+            raise ClientError(
+                {"Error": {"Code": error.get("Code"), "Message": error.get("Message")}},
+                "DeleteObjects",
+            )
+
+    def presigned_get(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        attachment_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """A GET URL for one object (signing is local: no request is made)."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
+        if attachment_name is not None:
+            params["ResponseContentDisposition"] = content_disposition(attachment_name)
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_in
+        )
+        return url
+
+    def presigned_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        """A browser-style POST policy pinning the key, the type and the size range."""
+        post = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+    @backend_call("S3")
+    def ping(self) -> None:
+        self._client.head_bucket(Bucket=self._bucket)

@@ -1,0 +1,107 @@
+"""Create the bucket and the table, idempotently, against any endpoint.
+
+    python scripts/create_resources.py --bucket B --table T [--endpoint-url URL]
+
+Without --endpoint-url, botocore's usual resolution applies (AWS_ENDPOINT_URL, or AWS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from chalicelib.metadata import TTL_ATTRIBUTE, table_definition
+from chalicelib.models import UPLOAD_PREFIX
+
+# Browsers POST direct uploads to the bucket and GET presigned URLs from other origins.
+BUCKET_CORS = {
+    "CORSRules": [
+        {
+            "AllowedMethods": ["GET", "HEAD", "POST"],
+            "AllowedOrigins": ["*"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3600,
+        }
+    ]
+}
+# Direct uploads are moved under images/ when finalised; anything left under uploads/ is a
+# stale or refused upload (the sweeper normally removes it first).
+BUCKET_LIFECYCLE = {
+    "Rules": [
+        {
+            "ID": "expire-stale-direct-uploads",
+            "Filter": {"Prefix": UPLOAD_PREFIX},
+            "Status": "Enabled",
+            "Expiration": {"Days": 2},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    ]
+}
+
+
+def create_bucket(s3: Any, bucket: str, region: str) -> None:
+    params: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=BUCKET_CORS)
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=BUCKET_LIFECYCLE)
+
+
+def create_table(dynamodb: Any, table: str) -> None:
+    try:
+        dynamodb.create_table(**table_definition(table))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        dynamodb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+
+
+def create_resources(bucket: str, table: str, region: str, endpoint_url: str | None = None) -> None:
+    session = boto3.session.Session(region_name=region)
+    create_bucket(session.client("s3", endpoint_url=endpoint_url), bucket, region)
+    create_table(session.client("dynamodb", endpoint_url=endpoint_url), table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    parser.add_argument("--endpoint-url", default=None)
+    args = parser.parse_args()
+    create_resources(args.bucket, args.table, args.region, args.endpoint_url)
+    print(f"bucket {args.bucket} and table {args.table} are ready")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Shared fixtures: moto's in-process mock, the Chalice test client, real images."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Credentials and region before anything creates a boto3 client; never real ones.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ[_name] = _value
+for _name in (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_PROFILE",
+):
+    os.environ.pop(_name, None)
+
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
+
+import app as app_module  # noqa: E402
+from chalicelib.aws import dynamodb_client, s3_client  # noqa: E402
+from chalicelib.config import Settings, get_settings  # noqa: E402
+from chalicelib.metadata import ImageTable  # noqa: E402
+from chalicelib.service import ImageService  # noqa: E402
+from chalicelib.storage import ImageStore  # noqa: E402
+from scripts.create_resources import create_resources  # noqa: E402
+
+SETTINGS = get_settings()
+BUCKET, TABLE, REGION = SETTINGS.bucket_name, SETTINGS.table_name, SETTINGS.region
+ALICE = {"X-User-Id": "alice"}
+BOB = {"X-User-Id": "bob"}
+
+
+def make_service(settings: Settings = SETTINGS) -> ImageService:
+    return ImageService(
+        settings,
+        ImageStore(s3_client(settings.region), settings.bucket_name),
+        ImageTable(dynamodb_client(settings.region), settings.table_name, settings.feed_shards),
+    )
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        create_resources(BUCKET, TABLE, REGION)
+        yield
+
+
+@pytest.fixture
+def service(aws: None) -> Iterator[ImageService]:
+    built = make_service()
+    app_module._service = built
+    yield built
+    app_module._service = None
+
+
+@pytest.fixture
+def client(service: ImageService) -> Iterator[Client]:
+    with Client(app_module.app, stage_name="local") as test_client:
+        yield test_client
+
+
+def photo(
+    fmt: str = "JPEG", size: tuple[int, int] = (640, 480), seed: int = 1, **save: Any
+) -> bytes:
+    """A real, photo-like image (gradient plus noise) encoded by Pillow."""
+    rng = random.Random(seed)
+    width, height = size
+    im = PILImage.linear_gradient("L").resize(size).convert("RGB")
+    noise = PILImage.frombytes("RGB", size, rng.randbytes(width * height * 3))
+    im = PILImage.blend(im, noise, 0.3)
+    if fmt == "GIF":
+        im = im.convert("P", palette=PILImage.Palette.ADAPTIVE)
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, bytes]:
+    return {
+        "image/jpeg": photo("JPEG", quality=90),
+        "image/png": photo("PNG", size=(300, 200)),
+        "image/gif": photo("GIF", size=(200, 150)),
+        "image/webp": photo("WEBP", size=(500, 400), quality=80),
+    }
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
