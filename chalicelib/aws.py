@@ -8,6 +8,7 @@ so the same code talks to AWS, LocalStack or the embedded moto server.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -21,12 +22,18 @@ RETRIES = Config(
 )
 
 
+@lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    # One session per process: it caches the service models every client is built from.
+    return boto3.session.Session()
+
+
 def s3_client(region: str) -> Any:
     # SigV4 for every presigned URL and POST policy (boto3 still defaults to SigV2 style).
-    return boto3.session.Session().client(
+    return _session().client(
         "s3", region_name=region, config=RETRIES.merge(Config(signature_version="s3v4"))
     )
 
 
 def dynamodb_client(region: str) -> Any:
-    return boto3.session.Session().client("dynamodb", region_name=region, config=RETRIES)
+    return _session().client("dynamodb", region_name=region, config=RETRIES)

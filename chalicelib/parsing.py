@@ -257,8 +257,7 @@ def parse_list_params(query: Mapping[str, str]) -> ListParams:
         raise InvalidField("user_id", "must be 1-128 characters of A-Z a-z 0-9 . _ @ -")
     tag = query.get("tag")
     if tag is not None:
-        tags = clean_tags([tag])
-        tag = tags[0]
+        tag = clean_tags([tag], field="tag")[0]
     title = query.get("title")
     if title is not None and len(title) > TITLE_MAX:
         raise InvalidField("title", f"must be at most {TITLE_MAX} characters")

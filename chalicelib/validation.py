@@ -107,29 +107,29 @@ def _tag_char_ok(c: str) -> bool:
     return c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LM" or c.isdecimal()
 
 
-def clean_tags(value: Any) -> list[str]:
+def clean_tags(value: Any, field: str = "tags") -> list[str]:
     """Tags from a list or a comma-separated string: trimmed, lowercased, deduplicated."""
     if isinstance(value, str):
         items: list[Any] = [] if not value.strip() else value.split(",")
     elif isinstance(value, list):
         items = value
     else:
-        raise InvalidField("tags", "must be a list of strings or a comma-separated string")
+        raise InvalidField(field, "must be a list of strings or a comma-separated string")
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise InvalidField("tags", "every tag must be a string")
+            raise InvalidField(field, "every tag must be a string")
         tag = unicodedata.normalize("NFC", item).strip().lower()
         if not 1 <= len(tag) <= TAG_MAX:
-            raise InvalidField("tags", f"each tag must be 1-{TAG_MAX} characters, got {tag!r}")
+            raise InvalidField(field, f"each tag must be 1-{TAG_MAX} characters, got {tag!r}")
         if not all(_tag_char_ok(c) for c in tag):
             raise InvalidField(
-                "tags", f"{tag!r}: tags are made of letters, digits, '_' and '-' only"
+                field, f"{tag!r}: tags are made of letters, digits, '_' and '-' only"
             )
         if tag not in tags:
             tags.append(tag)
     if len(tags) > TAGS_MAX:
-        raise InvalidField("tags", f"at most {TAGS_MAX} tags are allowed, got {len(tags)}")
+        raise InvalidField(field, f"at most {TAGS_MAX} tags are allowed, got {len(tags)}")
     return tags
 
 

@@ -86,10 +86,16 @@ def create_table(dynamodb: Any, table: str) -> None:
         )
 
 
-def create_resources(bucket: str, table: str, region: str, endpoint_url: str | None = None) -> None:
-    session = boto3.session.Session(region_name=region)
-    create_bucket(session.client("s3", endpoint_url=endpoint_url), bucket, region)
-    create_table(session.client("dynamodb", endpoint_url=endpoint_url), table)
+def create_resources(
+    bucket: str,
+    table: str,
+    region: str,
+    endpoint_url: str | None = None,
+    session: boto3.session.Session | None = None,
+) -> None:
+    session = session or boto3.session.Session(region_name=region)
+    create_bucket(session.client("s3", region, endpoint_url=endpoint_url), bucket, region)
+    create_table(session.client("dynamodb", region, endpoint_url=endpoint_url), table)
 
 
 def main() -> None:

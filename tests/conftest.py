@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
+import boto3  # noqa: E402
 from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
@@ -40,6 +40,8 @@ from chalicelib.storage import ImageStore  # noqa: E402
 from scripts.create_resources import create_resources  # noqa: E402
 
 SETTINGS = get_settings()
+# One boto3 session for the tests' own clients: it caches the service models.
+SESSION = boto3.session.Session(region_name=SETTINGS.region)
 BUCKET, TABLE, REGION = SETTINGS.bucket_name, SETTINGS.table_name, SETTINGS.region
 ALICE = {"X-User-Id": "alice"}
 BOB = {"X-User-Id": "bob"}
@@ -56,7 +58,7 @@ def make_service(settings: Settings = SETTINGS) -> ImageService:
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
-        create_resources(BUCKET, TABLE, REGION)
+        create_resources(BUCKET, TABLE, REGION, session=SESSION)
         yield
 
 
@@ -100,5 +102,22 @@ def images() -> dict[str, bytes]:
     }
 
 
-def body(response: Any) -> Any:
-    return json.loads(response.body)
+@pytest.fixture(autouse=True)
+def no_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No request path may Scan: any Scan made by app code fails the test.
+
+    Test helpers that inspect the table on purpose go through `allow_scan`.
+    """
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def guarded(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "Scan" and not SCAN_ALLOWED:
+            raise AssertionError(f"Scan called on {params.get('TableName')}")
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", guarded)
+
+
+SCAN_ALLOWED: list[bool] = []

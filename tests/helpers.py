@@ -1,0 +1,111 @@
+"""Small helpers shared by the unit tests (Chalice test client on moto's mock)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from chalice.test import Client
+
+from tests.conftest import ALICE, BUCKET, SCAN_ALLOWED, SESSION, TABLE
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def raw_upload(
+    client: Client,
+    data: bytes,
+    content_type: str = "image/jpeg",
+    headers: dict[str, str] | None = None,
+    **params: str,
+) -> Any:
+    path = "/images" + (f"?{urlencode(params)}" if params else "")
+    return client.http.post(
+        path,
+        headers={**(ALICE if headers is None else headers), "Content-Type": content_type},
+        body=data,
+    )
+
+
+def multipart(
+    fields: dict[str, str], file: tuple[str, bytes, str] | None, name: str = "file"
+) -> tuple[str, bytes]:
+    """A multipart/form-data body, built by hand so tests control every byte."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
+        )
+    if file is not None:
+        filename, data, ctype = file
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {ctype}\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+        )
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + (
+        f"--{boundary}--\r\n".encode()
+    )
+
+
+def multipart_upload(
+    client: Client,
+    data: bytes,
+    content_type: str = "image/jpeg",
+    filename: str = "photo.jpg",
+    headers: dict[str, str] | None = None,
+    **fields: str,
+) -> Any:
+    ctype, payload = multipart(fields, (filename, data, content_type))
+    return client.http.post(
+        "/images",
+        headers={**(ALICE if headers is None else headers), "Content-Type": ctype},
+        body=payload,
+    )
+
+
+def json_upload(
+    client: Client, data: bytes, headers: dict[str, str] | None = None, **fields: Any
+) -> Any:
+    doc = {"image_base64": base64.b64encode(data).decode(), **fields}
+    return client.http.post(
+        "/images",
+        headers={**(ALICE if headers is None else headers), "Content-Type": "application/json"},
+        body=json.dumps(doc),
+    )
+
+
+def stored_keys() -> list[str]:
+    s3 = SESSION.client("s3")
+    listed = s3.list_objects_v2(Bucket=BUCKET)
+    return sorted(obj["Key"] for obj in listed.get("Contents", []))
+
+
+def table_items() -> list[dict[str, Any]]:
+    """Every row (tests only: the app never scans)."""
+    dynamodb = SESSION.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": TABLE}
+    SCAN_ALLOWED.append(True)
+    try:
+        while True:
+            page = dynamodb.scan(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    finally:
+        SCAN_ALLOWED.pop()
+
+
+def row_keys() -> list[str]:
+    return sorted(f"{item['pk']['S']}|{item['sk']['S']}" for item in table_items())

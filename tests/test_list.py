@@ -1,0 +1,185 @@
+"""GET /images: filters, newest-first order, pagination, tokens, parameter errors."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import ALICE, BOB, photo
+from tests.helpers import body, json_upload, raw_upload
+from tests.test_upload import assert_error
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+TINY = {fmt: photo(fmt, size=(8, 8)) for fmt in ("PNG", "GIF", "JPEG")}
+
+
+@pytest.fixture
+def clock(service):
+    """Each timestamp the service takes is one minute after the previous one."""
+    ticks = iter(range(10**6))
+    service._clock = lambda: START + timedelta(minutes=next(ticks))
+    return service
+
+
+def upload(client, user=ALICE, fmt="PNG", **fields):
+    response = json_upload(client, TINY[fmt], headers=user, **fields)
+    assert response.status_code == 201, response.body
+    return body(response)
+
+
+def get(client, headers=BOB, **query):
+    path = "/images?" + "&".join(f"{k}={quote(str(v))}" for k, v in query.items())
+    return client.http.get(path, headers=headers)
+
+
+def walk(client, **query):
+    """Every page of a listing; returns the ids in order and the page sizes."""
+    ids, sizes, token = [], [], None
+    while True:
+        params = {**query, **({"next_token": token} if token else {})}
+        page = body(get(client, **params))
+        assert page["count"] == len(page["items"])
+        ids += [item["image_id"] for item in page["items"]]
+        sizes.append(page["count"])
+        token = page["next_token"]
+        if token is None:
+            return ids, sizes
+
+
+def test_feed_is_newest_first_across_users(client, clock):
+    made = [upload(client, user)["image_id"] for user in (ALICE, BOB, ALICE, BOB, ALICE)]
+    page = body(get(client))
+    assert [item["image_id"] for item in page["items"]] == made[::-1]
+    assert page["next_token"] is None
+    assert all(item["status"] == "ready" and "urls" in item for item in page["items"])
+
+
+def test_pagination_returns_everything_once_in_order(client, clock):
+    made = [upload(client, tags="all")["image_id"] for _ in range(9)]
+    for limit in (1, 4, 9, 100):
+        for query in ({}, {"tag": "all"}, {"user_id": "alice"}):
+            ids, sizes = walk(client, limit=limit, **query)
+            assert ids == made[::-1], (limit, query)
+            assert all(size <= limit for size in sizes)
+            assert len(sizes) == -(-9 // limit)  # no trailing empty page
+
+
+def test_images_added_while_paging_do_not_disturb_the_walk(client, clock):
+    made = [upload(client)["image_id"] for _ in range(10)]
+    first = body(get(client, limit=4))
+    upload(client)  # newer than everything: belongs before the first page
+    rest, _ = walk(client, limit=4, next_token=first["next_token"])
+    assert [i["image_id"] for i in first["items"]] + rest == made[::-1]
+
+
+def test_filters(client, clock):
+    a = upload(client, ALICE, "PNG", title="Sunset at the Beach", tags=["beach"])
+    b = upload(client, BOB, "GIF", title="sunrise", tags=["beach", "morning"])
+    c = upload(client, ALICE, "JPEG", title="Mountain SUNSET", tags=["hills"])
+
+    def ids(**query):
+        response = get(client, **query)
+        assert response.status_code == 200, response.body
+        return [item["image_id"] for item in body(response)["items"]]
+
+    assert ids(user_id="alice") == [c["image_id"], a["image_id"]]
+    assert ids(user_id="bob") == [b["image_id"]]
+    assert ids(user_id="carol") == []
+    assert ids(tag="beach") == [b["image_id"], a["image_id"]]
+    assert ids(tag="BEACH") == [b["image_id"], a["image_id"]]
+    assert ids(tag="beach", user_id="alice") == [a["image_id"]]
+    assert ids(title="sunset") == [c["image_id"], a["image_id"]]
+    assert ids(title="SUN", user_id="bob") == [b["image_id"]]
+    assert ids(content_type="image/gif") == [b["image_id"]]
+    assert ids(content_type="image/png", tag="beach") == [a["image_id"]]
+    assert ids(tag="nothing") == []
+
+
+def test_created_after_and_before(client, clock):
+    made = [upload(client, tags="t") for _ in range(5)]  # 00:00, 00:01, ... (one per minute)
+    times = [m["created_at"] for m in made]
+    assert times[0] == "2026-01-01T00:00:00.000Z"
+
+    def ids(**query):
+        return [item["image_id"] for item in body(get(client, **query))["items"]]
+
+    every = [m["image_id"] for m in made]
+    assert ids(created_after=times[2]) == every[:2:-1]  # strictly after
+    assert ids(created_before=times[2]) == every[1::-1]  # strictly before
+    assert ids(created_after=times[0], created_before=times[4]) == every[3:0:-1]
+    assert ids(created_after="2026-01-01T00:01:30+00:00", tag="t") == every[:1:-1]
+    assert ids(created_before="2026-01-01T01:01:30+01:00") == every[1::-1]  # offsets honoured
+    assert ids(created_after="2026-01-01") == every[:0:-1]  # a date is its midnight UTC
+    assert ids(created_before="2026-01-01") == []
+    assert ids(created_after="2025-12-31", user_id="alice") == every[::-1]
+    assert ids(created_after=times[4]) == []
+    pages, _ = walk(client, created_after=times[0], limit=2)
+    assert pages == every[:0:-1]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"created_before": "2026-13-01"}, "created_before"),
+        ({"created_after": "2026-02-01", "created_before": "2026-01-01"}, "created_before"),
+        ({"content_type": "image/tiff"}, "content_type"),
+        ({"user_id": "bad user"}, "user_id"),
+        ({"tag": "two words"}, "tag"),
+        ({"tag": ""}, "tag"),
+        ({"title": "x" * 201}, "title"),
+        ({"sort": "asc"}, "sort"),
+        ({"next_token": "garbage"}, "next_token"),
+        ({"next_token": ""}, "next_token"),
+    ],
+)
+def test_invalid_parameters_are_400(client, query, field):
+    assert_error(get(client, **query), 400, field=field)
+
+
+def test_tampered_or_foreign_tokens_are_400(client, clock):
+    for _ in range(3):
+        upload(client, tags="x")
+    token = body(get(client, limit=1))["next_token"]
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[-3] ^= 1
+    tampered = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    assert_error(get(client, limit=1, next_token=tampered), 400, field="next_token")
+    assert_error(get(client, limit=1, next_token=token[:-2]), 400, field="next_token")
+    # A token only continues the listing it came from.
+    assert_error(get(client, limit=1, tag="x", next_token=token), 400, field="next_token")
+    assert get(client, limit=2, next_token=token).status_code == 200  # page size may change
+
+
+def test_pending_images_are_not_listed(client, clock):
+    response = client.http.post(
+        "/images/uploads",
+        headers={**ALICE, "Content-Type": "application/json"},
+        body=b'{"content_type": "image/png", "size": 100, "tags": ["t"]}',
+    )
+    assert response.status_code == 201
+    assert body(get(client))["items"] == []
+    assert body(get(client, tag="t"))["items"] == []
+    assert body(get(client, user_id="alice", headers=ALICE))["items"] == []
+
+
+def test_lists_after_delete_and_update(client, clock):
+    keep = upload(client, tags="t")
+    gone = upload(client, tags="t")
+    client.http.delete(f"/images/{gone['image_id']}", headers=ALICE)
+    for query in ({}, {"tag": "t"}, {"user_id": "alice"}):
+        assert [i["image_id"] for i in body(get(client, **query))["items"]] == [keep["image_id"]]
+
+
+def test_raw_upload_listing_round_trip(client, images):
+    made = body(raw_upload(client, images["image/webp"], "image/webp", tags="w"))
+    [item] = body(get(client, tag="w"))["items"]
+    assert {k: v for k, v in item.items() if k != "urls"} == {
+        k: v for k, v in made.items() if k != "urls"
+    }
