@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 
 RETRIES = Config(
-    retries={"mode": "standard", "max_attempts": 4},
+    retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=3,
     read_timeout=15,
     max_pool_connections=32,

@@ -1,0 +1,127 @@
+"""The local environment: moto in server mode as the embedded AWS emulator, and
+`chalice local` in front of it. Used by `make run` (scripts/run_local.py) and by the
+integration tests, so both run exactly the same way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import IO
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Emulator:
+    """moto's server, in a thread of this process."""
+
+    server: object
+    url: str
+
+    def stop(self) -> None:
+        self.server.stop()  # type: ignore[attr-defined]
+
+
+def start_emulator(port: int | None = None) -> Emulator:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per emulator request
+    port = port or free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/moto-api/", timeout=15)
+    return Emulator(server, url)
+
+
+def app_environment(endpoint_url: str) -> dict[str, str]:
+    """What `chalice local` needs to talk to the emulator (on top of the stage config)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(FAKE_CREDENTIALS)
+    env["AWS_ENDPOINT_URL"] = endpoint_url
+    return env
+
+
+def start_chalice_local(
+    port: int, endpoint_url: str, *, autoreload: bool = False, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """`chalice local --stage local` on 127.0.0.1:port; output to `log` (default: ours)."""
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    command = [
+        chalice,
+        "local",
+        "--stage",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    if not autoreload:
+        command.append("--no-autoreload")
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=app_environment(endpoint_url),
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a process started in its own session, children included."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_for(url: str, timeout: float = 30, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until `url` answers at all (any HTTP status)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the server exited with status {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout:.0f} s") from None
+            time.sleep(0.1)
