@@ -7,6 +7,7 @@ import json
 import struct
 import zlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -28,7 +29,7 @@ def start(client, headers=ALICE, **doc):
     )
 
 
-def post_to_s3(upload: dict, data: bytes, content_type: str) -> requests.Response:
+def post_to_s3(upload: dict[str, Any], data: bytes, content_type: str) -> requests.Response:
     """What a browser or phone does with the presigned POST."""
     response = requests.post(
         upload["url"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -114,7 +115,7 @@ def test_xmp_and_iptc_segments_are_removed():
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_png_and_webp_metadata_is_removed_without_touching_pixels(fmt):
     im = left_red_right_blue((64, 32))
-    options = {"exif": tagged_exif(6)}
+    options: dict[str, Any] = {"exif": tagged_exif(6)}
     if fmt == "WEBP":
         options.update(xmp=b"<x:xmpmeta>GPS</x:xmpmeta>", lossless=True)
     original = encode(im, fmt, **options)
