@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 help:
 	@echo "make run     start the API on http://127.0.0.1:$(PORT) against an embedded AWS emulator"
 	@echo "make test    lint, type-check and run the whole test suite"
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

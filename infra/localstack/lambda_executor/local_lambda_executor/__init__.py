@@ -1,0 +1,1 @@
+"""Run LocalStack's Lambda functions as local processes, without Docker (see plugin.py)."""
