@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +52,7 @@ def _authorizer() -> CognitoUserPoolAuthorizer | None:
     if SETTINGS.auth_mode != "cognito":
         return None
     return CognitoUserPoolAuthorizer(
-        "images-user-pool", provider_arns=[os.environ["COGNITO_USER_POOL_ARN"]]
+        "images-user-pool", provider_arns=[SETTINGS.cognito_user_pool_arn]
     )
 
 
@@ -267,13 +266,29 @@ def image_thumbnail(image_id: str) -> Response:
 # ----- events ---------------------------------------------------------------------------------
 
 
-@app.on_s3_event(bucket=SETTINGS.bucket_name, prefix=UPLOAD_PREFIX, events=["s3:ObjectCreated:*"])
-def finalise_upload(event: S3Event) -> None:
+def _finalise_upload(event: S3Event) -> None:
     """A direct upload landed: finalise it exactly as POST /images/{id}/complete would.
 
     A backend failure propagates, so Lambda retries the (asynchronous) event.
     """
     get_service().finalise_uploaded_object(event.key)
+
+
+if SETTINGS.s3_events_wired_by_template:
+    # `chalice package` cannot emit S3 notifications (CloudFormation cannot change an existing
+    # bucket's), so the prod stage sets S3_EVENTS_WIRED_BY_TEMPLATE and the template it is
+    # packaged with (infra/aws/resources.json) wires the bucket it creates to this function.
+    @app.lambda_function(name="finalise_upload")
+    def finalise_upload_packaged(event: dict[str, Any], context: Any) -> None:
+        for record in event.get("Records", []):
+            _finalise_upload(S3Event({"Records": [record]}, context))
+else:
+
+    @app.on_s3_event(
+        bucket=SETTINGS.bucket_name, prefix=UPLOAD_PREFIX, events=["s3:ObjectCreated:*"]
+    )
+    def finalise_upload(event: S3Event) -> None:
+        _finalise_upload(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -37,6 +37,7 @@ class Settings:
     table_name: str
     region: str = "us-east-1"
     auth_mode: AuthMode = "header"
+    cognito_user_pool_arn: str = ""
     max_image_bytes: int = 10 * MIB
     max_direct_upload_bytes: int = 50 * MIB
     stream_max_bytes: int = 4 * MIB
@@ -48,6 +49,8 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     feed_shards: int = 4
     token_secret: bytes = b""
+    # The packaged template (infra/aws/resources.json) wires S3 events, not Chalice.
+    s3_events_wired_by_template: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +60,9 @@ class Settings:
         auth_mode = env.get("AUTH_MODE", "header")
         if auth_mode not in ("header", "cognito"):
             raise ConfigError(f"AUTH_MODE must be 'header' or 'cognito', got {auth_mode!r}")
+        pool_arn = env.get("COGNITO_USER_POOL_ARN", "")
+        if auth_mode == "cognito" and not pool_arn.startswith("arn:aws:cognito-idp:"):
+            raise ConfigError("AUTH_MODE=cognito needs COGNITO_USER_POOL_ARN (a user pool ARN)")
         # Pagination tokens are signed so that a tampered token is refused. The secret only
         # protects integrity; without TOKEN_SECRET it is derived from the resource names so
         # that every instance of one deployment agrees.
@@ -66,6 +72,7 @@ class Settings:
             table_name=table,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             auth_mode=auth_mode,  # type: ignore[arg-type]
+            cognito_user_pool_arn=pool_arn,
             max_image_bytes=_int(env, "MAX_IMAGE_BYTES", 10 * MIB, 1, 1024 * MIB),
             max_direct_upload_bytes=_int(
                 env, "MAX_DIRECT_UPLOAD_BYTES", 50 * MIB, 1, 5 * 1024 * MIB
@@ -79,6 +86,7 @@ class Settings:
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL", 24 * 3600, 60, 7 * 24 * 3600),
             feed_shards=_int(env, "FEED_SHARDS", 4, 1, 64),
             token_secret=hashlib.sha256(secret.encode()).digest(),
+            s3_events_wired_by_template=env.get("S3_EVENTS_WIRED_BY_TEMPLATE") == "1",
         )
 
 

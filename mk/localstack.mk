@@ -16,3 +16,11 @@ localstack-status: ## is LocalStack running, and healthy?
 
 localstack-install: ## install LocalStack for running without Docker (cached in .cache/localstack)
 	$(LOCALSTACK_HOST_PY) install
+
+.PHONY: deploy-local destroy-local
+
+deploy-local: $(STAMP) ## create bucket and table in LocalStack and deploy the dev stage there
+	$(PY) scripts/deploy_local.py deploy --port $(LOCALSTACK_PORT)
+
+destroy-local: $(STAMP) ## remove the dev stage, its bucket and its table from LocalStack
+	$(PY) scripts/deploy_local.py destroy --port $(LOCALSTACK_PORT)
