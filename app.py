@@ -17,6 +17,7 @@ from chalicelib.metadata import ImageTable
 from chalicelib.models import UPLOAD_PREFIX, RenditionName
 from chalicelib.parsing import (
     parse_bool,
+    parse_idempotency_key,
     parse_int,
     parse_json_object,
     parse_list_params,
@@ -134,7 +135,8 @@ def upload_image() -> Response:
         query(),
         SETTINGS.max_image_bytes,
     )
-    image = get_service().upload(user, upload, request.headers.get("idempotency-key"))
+    key = parse_idempotency_key(request.headers.get("idempotency-key"))
+    image = get_service().upload(user, upload, key)
     return Response(
         body=get_service().resource(image),
         status_code=201,
@@ -159,7 +161,9 @@ def start_direct_upload() -> Response:
     request = current()
     user = caller()
     started = get_service().start_direct_upload(
-        user, parse_json_object(raw_body()), request.headers.get("idempotency-key")
+        user,
+        parse_json_object(raw_body()),
+        parse_idempotency_key(request.headers.get("idempotency-key")),
     )
     return Response(
         body={

@@ -19,7 +19,6 @@ its tag rows is one TransactWriteItems conditioned on the row's version.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,7 +45,22 @@ class StaleImage(Exception):
 
 
 class IdempotencyKeyTaken(Exception):
-    """An idempotency record already exists for this user and key."""
+    """A live idempotency record already exists for this user and key."""
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first request a user made with an Idempotency-Key, and the image it made."""
+
+    user_id: str
+    key: str
+    request_hash: str
+    image_id: str
+    expires_at: int  # epoch seconds; DynamoDB TTL removes the record some time after
+
+    @property
+    def pk(self) -> str:
+        return f"idem#{self.user_id}#{hashlib.sha256(self.key.encode()).hexdigest()}"
 
 
 def image_pk(image_id: str) -> str:
@@ -202,12 +216,15 @@ class ImageTable:
         old: Image | None,
         new: Image | None,
         *,
-        extra_puts: Iterable[dict[str, Any]] = (),
+        claim: IdempotencyRecord | None = None,
+        now: int = 0,
     ) -> Image | None:
         """Move an image from `old` to `new` (None: absent) with its tag rows, atomically.
 
         The write is conditioned on the stored version being `old.version` (or on there
-        being no row when `old` is None); otherwise StaleImage. Returns what was stored.
+        being no row when `old` is None); otherwise StaleImage. With `claim`, the idempotency
+        record is written in the same transaction, unless a live one (not expired at `now`)
+        holds the key: IdempotencyKeyTaken. Returns what was stored.
         """
         if new is not None:
             new = new.changed(version=(old.version + 1) if old else 1)
@@ -240,16 +257,8 @@ class ImageTable:
             for tag, row in old_tags.items()
             if tag not in new_tags or row["sk"] != new_tags[tag]["sk"]
         ]
-        ops += [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": _dump(item),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for item in extra_puts
-        ]
+        if claim is not None:
+            ops.append(self._claim_op(claim, now))
         self._write(ops)
         return new
 
@@ -273,24 +282,43 @@ class ImageTable:
                     raise IdempotencyKeyTaken() from exc
             raise
 
-    @backend_call("DynamoDB")
-    def delete_item(self, pk: str, sk: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=_dump({"pk": pk, "sk": sk}))
-
     # ----- idempotency records ----------------------------------------------------------
 
-    @staticmethod
-    def idempotency_pk(user_id: str, key: str) -> str:
-        return f"idem#{user_id}#{hashlib.sha256(key.encode()).hexdigest()}"
+    def _claim_op(self, record: IdempotencyRecord, now: int) -> dict[str, Any]:
+        item = {
+            "pk": record.pk,
+            "sk": "idem",
+            "request_hash": record.request_hash,
+            "image_id": record.image_id,
+            "expires_at": record.expires_at,
+        }
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": _dump(item),
+                "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+                "ExpressionAttributeValues": _dump({":now": now}),
+            }
+        }
 
     @backend_call("DynamoDB")
-    def get_idempotency(self, user_id: str, key: str) -> dict[str, Any] | None:
+    def get_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        probe = IdempotencyRecord(user_id, key, "", "", 0)
         got = self._client.get_item(
             TableName=self._table,
-            Key=_dump({"pk": self.idempotency_pk(user_id, key), "sk": "idem"}),
+            Key=_dump({"pk": probe.pk, "sk": "idem"}),
             ConsistentRead=True,
         )
-        return _load(got["Item"]) if "Item" in got else None
+        if "Item" not in got:
+            return None
+        item = _load(got["Item"])
+        return IdempotencyRecord(
+            user_id, key, item["request_hash"], item["image_id"], int(item["expires_at"])
+        )
+
+    @backend_call("DynamoDB")
+    def release(self, record: IdempotencyRecord) -> None:
+        self._client.delete_item(TableName=self._table, Key=_dump({"pk": record.pk, "sk": "idem"}))
 
     # ----- listing --------------------------------------------------------------------
 

@@ -290,3 +290,17 @@ def parse_list_params(query: Mapping[str, str]) -> ListParams:
         limit=parse_int("limit", query.get("limit"), 20, 1, 100),
         next_token=next_token,
     )
+
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """The `Idempotency-Key` header: 1-255 printable ASCII characters, or absent."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not all(" " < c <= "~" for c in value):
+        raise InvalidField(
+            "Idempotency-Key", f"must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters"
+        )
+    return value

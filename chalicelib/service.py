@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,12 @@ from chalicelib.errors import (
     Rejected,
     TooLarge,
 )
-from chalicelib.metadata import IdempotencyKeyTaken, ImageTable, StaleImage
+from chalicelib.metadata import (
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    ImageTable,
+    StaleImage,
+)
 from chalicelib.models import (
     RENDITION_SIDES,
     Image,
@@ -203,12 +208,12 @@ class ImageService:
                 return earlier
         processed = self._process(upload.data, content_type, undecodable=BadRequest)
         pending = self._new_pending(user, upload.fields, content_type, len(processed.original))
-        extra = self._idempotency_items(user, idempotency_key, request_hash, pending.image_id)
-        pending = self._create(pending, extra)
+        claim = self._claim(user, idempotency_key, request_hash, pending.image_id)
+        pending = self._create(pending, claim)
         try:
             return self._store_and_mark_ready(pending, processed)
         except Exception:
-            self._discard(pending, extra_keys=extra)
+            self._discard(pending, claim)
             raise
 
     def _process(
@@ -242,9 +247,10 @@ class ImageService:
             cleanup_at=iso_millis(now + timedelta(seconds=self.settings.pending_ttl_seconds)),
         )
 
-    def _create(self, pending: Image, extra: list[dict[str, Any]]) -> Image:
+    def _create(self, pending: Image, claim: IdempotencyRecord | None) -> Image:
         try:
-            saved = self.table.save(None, pending, extra_puts=extra)
+            now = datetime.fromisoformat(pending.created_at.replace("Z", "+00:00"))
+            saved = self.table.save(None, pending, claim=claim, now=int(now.timestamp()))
         except IdempotencyKeyTaken:
             raise Conflict(
                 "a request with this Idempotency-Key is already in progress",
@@ -274,13 +280,13 @@ class ImageService:
         assert stored is not None
         return stored
 
-    def _discard(self, image: Image, extra_keys: Sequence[dict[str, Any]] = ()) -> None:
+    def _discard(self, image: Image, claim: IdempotencyRecord | None) -> None:
         """Best-effort undo of a failed upload; what fails here the sweeper removes later."""
         try:
             self.store.delete(_object_keys(image.image_id))
             self.table.save(image, None)
-            for item in extra_keys:
-                self.table.delete_item(item["pk"], item["sk"])
+            if claim is not None:
+                self.table.release(claim)
         except Exception:  # noqa: BLE001 - the original failure is what the client must see
             log.warning(
                 "could not undo failed upload %s; the sweeper will", image.image_id, exc_info=True
@@ -319,8 +325,8 @@ class ImageService:
             if earlier is not None:
                 return self._presign_upload(earlier)
         pending = self._new_pending(user, fields, content_type, size)
-        extra = self._idempotency_items(user, idempotency_key, request_hash, pending.image_id)
-        return self._presign_upload(self._create(pending, extra))
+        claim = self._claim(user, idempotency_key, request_hash, pending.image_id)
+        return self._presign_upload(self._create(pending, claim))
 
     def _presign_upload(self, image: Image) -> DirectUpload:
         if image.status != "pending":
@@ -398,36 +404,28 @@ class ImageService:
     def _replay(self, user: str, key: str, request_hash: str) -> Image | None:
         """The image an earlier request with this key made, None if there was none."""
         record = self.table.get_idempotency(user, key)
-        if record is None or int(record.get("expires_at", 0)) < self._clock().timestamp():
+        if record is None or record.expires_at < self._clock().timestamp():
             return None
-        if record.get("request_hash") != request_hash:
+        if record.request_hash != request_hash:
             raise Conflict(
                 "this Idempotency-Key was used with a different request",
                 code="idempotency_conflict",
             )
-        image = self.table.get(record["image_id"])
+        image = self.table.get(record.image_id)
         if image is None or image.status == "deleting":
             raise Conflict(
-                "the request made with this Idempotency-Key did not complete; retry with a new key",
+                "the image made with this Idempotency-Key no longer exists; use a new key",
                 code="idempotency_conflict",
             )
         return image
 
-    def _idempotency_items(
+    def _claim(
         self, user: str, key: str | None, request_hash: str, image_id: str
-    ) -> list[dict[str, Any]]:
+    ) -> IdempotencyRecord | None:
         if key is None:
-            return []
+            return None
         expires = self._clock() + timedelta(seconds=self.settings.idempotency_ttl_seconds)
-        return [
-            {
-                "pk": self.table.idempotency_pk(user, key),
-                "sk": "idem",
-                "request_hash": request_hash,
-                "image_id": image_id,
-                "expires_at": int(expires.timestamp()),
-            }
-        ]
+        return IdempotencyRecord(user, key, request_hash, image_id, int(expires.timestamp()))
 
     # ----- changing and deleting --------------------------------------------------------
 

@@ -110,8 +110,14 @@ def test_created_after_and_before(client, clock):
     assert ids(created_after=times[2]) == every[:2:-1]  # strictly after
     assert ids(created_before=times[2]) == every[1::-1]  # strictly before
     assert ids(created_after=times[0], created_before=times[4]) == every[3:0:-1]
-    assert ids(created_after="2026-01-01T00:01:30+00:00", tag="t") == every[:1:-1]
-    assert ids(created_before="2026-01-01T01:01:30+01:00") == every[1::-1]  # offsets honoured
+    between_1_and_2 = (
+        datetime.fromisoformat(times[1])
+        + (datetime.fromisoformat(times[2]) - datetime.fromisoformat(times[1])) / 2
+    )
+    assert ids(created_after=between_1_and_2.isoformat(), tag="t") == every[:1:-1]
+    in_paris = between_1_and_2.astimezone(timezone(timedelta(hours=1))).isoformat()
+    assert in_paris.endswith("+01:00")
+    assert ids(created_before=in_paris) == every[1::-1]  # offsets honoured
     assert ids(created_after="2026-01-01") == every[:0:-1]  # a date is its midnight UTC
     assert ids(created_before="2026-01-01") == []
     assert ids(created_after="2025-12-31", user_id="alice") == every[::-1]
