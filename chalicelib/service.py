@@ -390,8 +390,16 @@ class ImageService:
             if current is None or current.status != "ready":
                 raise Conflict("the image changed while it was being finalised") from None
             ready = current
-        self.store.delete([upload_key(image.image_id)])
+        self._forget_upload(image.image_id)
         return ready
+
+    def _forget_upload(self, image_id: str) -> None:
+        """The upload object is no longer needed; if S3 refuses now, the bucket's lifecycle
+        rule on uploads/ removes it later, so the client need not see an error."""
+        try:
+            self.store.delete([upload_key(image_id)])
+        except ApiError:
+            log.warning("could not delete the upload object of %s", image_id)
 
     def _reject(self, image: Image) -> None:
         cleanup = self._clock() + timedelta(seconds=self.settings.pending_ttl_seconds)

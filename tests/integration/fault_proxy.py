@@ -33,14 +33,27 @@ Rule = Callable[[Call], bool]
 class FaultProxy:
     upstream: str
     calls: list[Call] = field(default_factory=list)
-    _rules: list[tuple[Rule, int]] = field(default_factory=list)
+    _rules: list[tuple[Rule, int, bool]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
-    def fail(self, rule: Rule, times: int = 1_000_000) -> None:
-        """Answer calls matching `rule` with a 500 (all retries included) `times` times."""
+    def fail(self, rule: Rule, times: int = 1_000_000, *, throttle: bool = False) -> None:
+        """Answer calls matching `rule` with an error `times` times (retries count): a 500,
+        or with `throttle` the service's throttling error."""
         with self._lock:
-            self._rules.append((rule, times))
+            self._rules.append((rule, times, throttle))
+
+    def fail_from(self, rule: Rule, nth: int) -> None:
+        """Let the first `nth` calls matching `rule` through, then fail every later one."""
+        seen = [0]
+
+        def from_nth(call: Call) -> bool:
+            if not rule(call):
+                return False
+            seen[0] += 1
+            return seen[0] > nth
+
+        self.fail(from_nth)
 
     def heal(self) -> None:
         with self._lock:
@@ -49,13 +62,14 @@ class FaultProxy:
     def operations(self, service: str) -> list[str]:
         return [c.operation for c in self.calls if c.service == service]
 
-    def _should_fail(self, call: Call) -> bool:
+    def _should_fail(self, call: Call) -> bool | None:
+        """None to pass the call on, else whether to answer with throttling."""
         with self._lock:
-            for index, (rule, times) in enumerate(self._rules):
+            for index, (rule, times, throttle) in enumerate(self._rules):
                 if times > 0 and rule(call):
-                    self._rules[index] = (rule, times - 1)
-                    return True
-        return False
+                    self._rules[index] = (rule, times - 1, throttle)
+                    return throttle
+        return None
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -72,22 +86,9 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 call = _describe(self.command, self.path, self.headers.get("X-Amz-Target"))
                 proxy.calls.append(call)
-                if proxy._should_fail(call):
-                    self._answer(
-                        500,
-                        json.dumps(
-                            {
-                                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                                "message": "injected fault",
-                            }
-                        ).encode()
-                        if call.service == "dynamodb"
-                        else (
-                            b"<Error><Code>InternalError</Code><Message>injected fault</Message>"
-                            b"</Error>"
-                        ),
-                        {},
-                    )
+                throttle = proxy._should_fail(call)
+                if throttle is not None:
+                    self._answer(*_error(call.service, throttle))
                     return
                 conn = http.client.HTTPConnection(upstream.netloc, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -125,6 +126,21 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._server.shutdown()
+
+
+def _error(service: str, throttle: bool) -> tuple[int, bytes, dict[str, str]]:
+    """What AWS answers when it fails (500) or throttles (DynamoDB 400, S3 503 SlowDown)."""
+    if service == "dynamodb":
+        kind = "ThrottlingException" if throttle else "InternalServerError"
+        body = {"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault"}
+        return (
+            (400 if throttle else 500),
+            json.dumps(body).encode(),
+            {"Content-Type": "application/x-amz-json-1.0"},
+        )
+    code = "SlowDown" if throttle else "InternalError"
+    xml = f"<Error><Code>{code}</Code><Message>injected fault</Message></Error>".encode()
+    return (503 if throttle else 500), xml, {"Content-Type": "application/xml"}
 
 
 def _describe(method: str, path: str, target: str | None) -> Call:
