@@ -128,26 +128,39 @@ def _decode_for_renditions(im: PILImage, content_type: str) -> PILImage:
     return frame
 
 
+def _fit(im: PILImage, side: int, resample: Any, reducing_gap: float | None) -> PILImage:
+    """`im` scaled down (never up) so that its longest side is `side`, aspect kept."""
+    if max(im.size) <= side:
+        return im
+    scale = side / max(im.size)
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    return im.resize(size, resample, reducing_gap=reducing_gap)
+
+
 def _renditions(
     decoded: PILImage, orientation: int, content_type: str
 ) -> dict[RenditionName, RenditionImage]:
+    """Medium by area averaging (BOX) from the draft-decoded image, which is at most about
+    twice its size; small from medium by integer reduction and a short Lanczos step. Measured
+    against LANCZOS for both (scripts/bench.py, `renditions`), this is about 40 ms less per
+    12-megapixel photo and looks the same at these sizes."""
     from PIL import Image
 
-    out: dict[RenditionName, RenditionImage] = {}
-    source = decoded
-    names: tuple[RenditionName, ...] = ("medium", "small")
-    for name in names:
-        side = RENDITION_SIDES[name]
-        resized = source.copy() if max(source.size) > side else source
-        if resized is not source:
-            resized.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        source = resized  # the small rendition is made from the medium one
-        upright = resized
-        if orientation in _UPRIGHT:
-            upright = resized.transpose(getattr(Image.Transpose, _UPRIGHT[orientation]))
-        if content_type == "image/jpeg" and upright.mode not in ("RGB", "L"):
-            upright = upright.convert("RGB")
-        buffer = io.BytesIO()
-        upright.save(buffer, **_SAVE_OPTIONS[content_type])
-        out[name] = RenditionImage(buffer.getvalue(), content_type, *upright.size)
-    return out
+    medium = _fit(decoded, RENDITION_SIDES["medium"], Image.Resampling.BOX, None)
+    small = _fit(medium, RENDITION_SIDES["small"], Image.Resampling.LANCZOS, 1.1)
+    return {
+        "medium": _encode(medium, orientation, content_type),
+        "small": _encode(small, orientation, content_type),
+    }
+
+
+def _encode(im: PILImage, orientation: int, content_type: str) -> RenditionImage:
+    from PIL import Image
+
+    if orientation in _UPRIGHT:
+        im = im.transpose(getattr(Image.Transpose, _UPRIGHT[orientation]))
+    if content_type == "image/jpeg" and im.mode not in ("RGB", "L"):
+        im = im.convert("RGB")
+    buffer = io.BytesIO()
+    im.save(buffer, **_SAVE_OPTIONS[content_type])
+    return RenditionImage(buffer.getvalue(), content_type, *im.size)

@@ -1,0 +1,820 @@
+"""Performance figures of the image service, each a ratio to a floor measured in the same run.
+
+    python scripts/bench.py [--tiny] [--strict] [--output PATH] [--profile-dir DIR]
+
+Every figure divides what the app does by the least the same work could cost on the same
+machine, measured in the same run, so the figures compare across machines and over time:
+
+- upload_overhead: median `POST /images` (a ~200 KB photo, raw body) through the Chalice test
+  client on moto's in-process mock / the same work done directly (put the original, make and
+  put each rendition with plain Pillow, one 1 KB put_item).
+- read_overhead: median `GET /images/{id}` / one consistent get_item of the image's row.
+- list_scaling: how much slower a tag page gets from 100 to 10,000 stored images, relative to
+  how much slower the bare DynamoDB query for that page gets (moto's query cost grows with the
+  table, the floor nets that out).
+- read_amplification: items DynamoDB returned to the app per image listed, walking every
+  page (default page size) of a tag with 10,000 images.
+- cold_start: a fresh `import app` / a fresh `import boto3, chalice`.
+- renditions: both renditions of a 12-megapixel JPEG / Pillow's plain full decode of it.
+- upload_memory: peak RSS growth (the kernel's VmHWM, reset just before; in a fresh process)
+  during a ~10 MiB upload through the API / 10 MiB.
+- http_reads_rps: `GET /images/{id}` per second through `chalice local` with 8 clients.
+- package_mb: the deployment zip `chalice package` builds, in MB (10^6 bytes).
+
+Writes bench-results.json (one flat object) at the repository root, or `--output`. Misses are
+printed as MISSED and the exit status stays 0, unless `--strict`. `--tiny` runs every figure
+with a few repetitions, 200 images and 80 HTTP reads, so that a test can check that the bench
+still works (its figures mean nothing). `--profile-dir` writes pyinstrument reports of the app
+side of the in-process figures (profiling inflates Python-heavy code, so read them as shares).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import math
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+if TYPE_CHECKING:
+    from chalice.test import Client
+
+    from chalicelib.service import ImageService
+
+MIB = 1024 * 1024
+USER = "bench-user"
+TAG = "t"
+LISTING_TABLE = "image-service-bench-listing"
+HTTP_CLIENTS = 8
+
+# Credentials and region before anything creates a boto3 client; never real ones.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+FIGURES = (
+    "upload_overhead",
+    "read_overhead",
+    "list_scaling",
+    "read_amplification",
+    "cold_start",
+    "renditions",
+    "upload_memory",
+    "http_reads_rps",
+    "package_mb",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work each figure does: the full run, or `--tiny`."""
+
+    reps: int = 31  # timed repetitions per median (after the warm-up)
+    warmup: int = 3
+    cold_reps: int = 31
+    images_small: int = 100
+    images_large: int = 10_000
+    http_requests: int = 2_000
+    profile_dir: str | None = None
+
+
+TINY = Plan(reps=3, warmup=1, cold_reps=3, images_small=100, images_large=200, http_requests=80)
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    value: float
+    target: float | None  # the largest acceptable value; None: recorded only
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.target is None or self.value <= self.target
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ----- environment and shared helpers ---------------------------------------------------------
+
+
+def prepare_environment() -> None:
+    """Fake credentials, no endpoint override: every in-process AWS call goes to moto."""
+    os.environ.update(FAKE_AWS)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
+        os.environ.pop(name, None)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def paired_medians(
+    app_side: Callable[[], object], floor_side: Callable[[], object], plan: Plan
+) -> tuple[float, float]:
+    """Median seconds of each side, alternating them so that drift hits both alike."""
+    for _ in range(plan.warmup):
+        app_side()
+        floor_side()
+    gc.collect()
+    app_times: list[float] = []
+    floor_times: list[float] = []
+    for _ in range(plan.reps):
+        start = time.perf_counter()
+        app_side()
+        app_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        floor_side()
+        floor_times.append(time.perf_counter() - start)
+    return statistics.median(app_times), statistics.median(floor_times)
+
+
+def profile(plan: Plan, name: str, work: Callable[[], object], times: int) -> None:
+    """With --profile-dir, run `work` under pyinstrument and write tree and flat reports."""
+    if plan.profile_dir is None:
+        return
+    from pyinstrument import Profiler
+
+    os.makedirs(plan.profile_dir, exist_ok=True)
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for _ in range(times):
+        work()
+    profiler.stop()
+    base = os.path.join(plan.profile_dir, name)
+    with open(f"{base}.txt", "w", encoding="utf-8") as out:
+        out.write(profiler.output_text(unicode=True, color=False))
+    with open(f"{base}.flat.txt", "w", encoding="utf-8") as out:
+        out.write(profiler.output_text(unicode=True, color=False, flat=True))
+    log(f"profile of {name} ({times} runs) written to {base}.txt and {base}.flat.txt")
+
+
+def expect(response: Any, status: int) -> Any:
+    if response.status_code != status:
+        raise RuntimeError(f"expected {status}, got {response.status_code}: {response.body!r}")
+    return response
+
+
+def photo(
+    size: tuple[int, int],
+    *,
+    seed: int = 1,
+    noise: float = 0.3,
+    blur: float = 1.5,
+    quality: int = 85,
+) -> bytes:
+    """A photo-like JPEG: smooth colour gradients under (optionally blurred) grain."""
+    from PIL import Image, ImageFilter
+
+    width, height = size
+    rng = random.Random(seed)
+    channels = (
+        Image.linear_gradient("L").resize(size),
+        Image.linear_gradient("L").rotate(90).resize(size),
+        Image.radial_gradient("L").resize(size),
+    )
+    base = Image.merge("RGB", channels)
+    grain = Image.frombytes("RGB", size, rng.randbytes(width * height * 3))
+    if blur:
+        grain = grain.filter(ImageFilter.GaussianBlur(blur))
+    buffer = io.BytesIO()
+    Image.blend(base, grain, noise).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def photo_near(limit: int) -> bytes:
+    """A JPEG of 93-100% of `limit` bytes (under it), found by scaling its dimensions."""
+    width = 3000
+    for _ in range(8):
+        size = (width, width * 3 // 4)
+        data = photo(size, noise=0.6, blur=0, quality=95)
+        if 0.93 * limit <= len(data) < limit:
+            return data
+        width = int(width * math.sqrt(0.97 * limit / len(data)))
+    raise RuntimeError(f"could not make a JPEG just under {limit} bytes")
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{model}; {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"{platform.platform()}"
+    )
+
+
+# ----- the in-process service on moto ---------------------------------------------------------
+
+
+@dataclass
+class Mocked:
+    """The app wired to moto's in-process mock, plus plain boto3 clients for the floors."""
+
+    client: Client
+    service: ImageService
+    s3: Any
+    dynamodb: Any
+    bucket: str
+    table: str
+
+
+@contextlib.contextmanager
+def mocked_app() -> Iterator[Mocked]:
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    import app as app_module
+    from chalicelib.aws import dynamodb_client, s3_client
+    from chalicelib.metadata import ImageTable
+    from chalicelib.service import ImageService
+    from chalicelib.storage import ImageStore
+    from scripts.create_resources import create_resources
+
+    settings = app_module.SETTINGS
+    session = boto3.session.Session(region_name=settings.region)
+    with mock_aws():
+        create_resources(settings.bucket_name, settings.table_name, settings.region, None, session)
+        service = ImageService(
+            settings,
+            ImageStore(s3_client(settings.region), settings.bucket_name),
+            ImageTable(dynamodb_client(settings.region), settings.table_name, settings.feed_shards),
+        )
+        app_module._service = service
+        try:
+            with Client(app_module.app, stage_name="local", project_dir=ROOT) as client:
+                yield Mocked(
+                    client=client,
+                    service=service,
+                    s3=session.client("s3"),
+                    dynamodb=session.client("dynamodb"),
+                    bucket=settings.bucket_name,
+                    table=settings.table_name,
+                )
+        finally:
+            app_module._service = None
+
+
+def upload(client: Client, data: bytes) -> str:
+    response = client.http.post(
+        "/images", headers={"X-User-Id": USER, "Content-Type": "image/jpeg"}, body=data
+    )
+    image_id: str = json.loads(expect(response, 201).body)["image_id"]
+    return image_id
+
+
+def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
+    from PIL import Image
+
+    from chalicelib.models import RENDITION_SIDES
+
+    data = photo((1600, 1200))
+    serial = count()
+    filler = "x" * 900
+
+    def floor_upload() -> None:
+        n = next(serial)
+        env.s3.put_object(
+            Bucket=env.bucket, Key=f"floor/{n}/original", Body=data, ContentType="image/jpeg"
+        )
+        for name, side in RENDITION_SIDES.items():
+            # Plain Pillow: open, thumbnail() with its defaults (draft decode, bicubic), save.
+            with Image.open(io.BytesIO(data)) as im:
+                im.thumbnail((side, side))
+                buffer = io.BytesIO()
+                im.save(buffer, "JPEG", quality=85)  # the app's JPEG quality
+            env.s3.put_object(
+                Bucket=env.bucket,
+                Key=f"floor/{n}/{name}",
+                Body=buffer.getvalue(),
+                ContentType="image/jpeg",
+            )
+        env.dynamodb.put_item(
+            TableName=env.table,
+            Item={"pk": {"S": f"floor#{n}"}, "sk": {"S": "floor"}, "data": {"S": filler}},
+        )
+
+    log(f"upload_overhead: {len(data) / 1000:.0f} KB photo, {plan.reps} uploads each way")
+    app_s, floor_s = paired_medians(lambda: upload(env.client, data), floor_upload, plan)
+    profile(plan, "upload", lambda: upload(env.client, data), plan.reps)
+    uploaded = Figure(
+        "upload_overhead",
+        app_s / floor_s,
+        1.5,
+        f"POST /images {app_s * 1000:.1f} ms / direct {floor_s * 1000:.1f} ms",
+    )
+
+    image_id = upload(env.client, data)
+    path = f"/images/{image_id}"
+    key = {"pk": {"S": f"image#{image_id}"}, "sk": {"S": "image"}}
+
+    def app_read() -> None:
+        expect(env.client.http.get(path, headers={"X-User-Id": USER}), 200)
+
+    def floor_read() -> None:
+        env.dynamodb.get_item(TableName=env.table, Key=key, ConsistentRead=True)
+
+    log(f"read_overhead: {plan.reps} reads each way")
+    app_s, floor_s = paired_medians(app_read, floor_read, plan)
+    profile(plan, "read", app_read, plan.reps * 3)
+    read = Figure(
+        "read_overhead",
+        app_s / floor_s,
+        1.5,
+        f"GET /images/{{id}} {app_s * 1000:.2f} ms / get_item {floor_s * 1000:.2f} ms",
+    )
+    return uploaded, read
+
+
+# ----- listing ----------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Stands in for the DynamoDB client under `ImageTable.save` and keeps what it would
+    write, so seeded rows have exactly the app's layout without 10,000 transactions (moto
+    deep-copies the whole table on every TransactWriteItems: seeding would be quadratic)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @staticmethod
+    def _key(item: dict[str, Any]) -> tuple[str, str]:
+        return item["pk"]["S"], item["sk"]["S"]
+
+    def put_item(self, **params: Any) -> None:
+        self.items[self._key(params["Item"])] = params["Item"]
+
+    def delete_item(self, **params: Any) -> None:
+        self.items.pop(self._key(params["Key"]), None)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:
+        for op in TransactItems:
+            ((kind, params),) = op.items()
+            (self.put_item if kind == "Put" else self.delete_item)(**params)
+
+
+def seed(dynamodb: Any, table_name: str, first: int, how_many: int, feed_shards: int) -> None:
+    """Store `how_many` ready images tagged TAG, one millisecond apart, as uploads leave them:
+    `save(None, pending)` then `save(pending, ready)` through the app's ImageTable."""
+    from chalicelib.metadata import ImageTable
+    from chalicelib.models import Image, Rendition, iso_millis, new_image_id
+
+    recorder = _Recorder()
+    table = ImageTable(recorder, table_name, feed_shards)
+    epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    renditions = {
+        "small": Rendition("image/jpeg", 320, 240, 20_000),
+        "medium": Rendition("image/jpeg", 1080, 810, 120_000),
+    }
+    for n in range(first, first + how_many):
+        image_id = new_image_id()
+        created = epoch + timedelta(milliseconds=n)
+        pending = Image(
+            image_id=image_id,
+            user_id=f"user{n % 50}",
+            title=f"Bench image {n}",
+            description="",
+            tags=(TAG,),
+            filename=f"{image_id}.jpg",
+            content_type="image/jpeg",
+            size=200_000,
+            created_at=iso_millis(created),
+            updated_at=iso_millis(created),
+            status="pending",
+            cleanup_at=iso_millis(created + timedelta(days=1)),
+        )
+        saved = table.save(None, pending)
+        assert saved is not None
+        ready = saved.changed(
+            status="ready",
+            width=1600,
+            height=1200,
+            sha256=f"{n:064x}",
+            renditions=renditions,
+            cleanup_at=None,
+        )
+        table.save(saved, ready)
+    items = list(recorder.items.values())
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        unprocessed: dict[str, Any] = {table_name: batch}
+        while unprocessed:
+            unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed)["UnprocessedItems"]
+
+
+def listing(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
+    import app as app_module
+    from chalicelib.aws import dynamodb_client
+    from chalicelib.metadata import ImageTable
+    from chalicelib.parsing import parse_list_params
+    from chalicelib.service import ImageService
+    from scripts.create_resources import create_table
+
+    settings = replace(env.service.settings, table_name=LISTING_TABLE)
+    create_table(env.dynamodb, LISTING_TABLE)
+    table = ImageTable(dynamodb_client(settings.region), LISTING_TABLE, settings.feed_shards)
+    service = ImageService(settings, env.service.store, table)
+    app_module._service = service
+    path = f"/images?tag={TAG}&limit=20"
+
+    def app_page() -> None:
+        got = json.loads(expect(env.client.http.get(path, headers={"X-User-Id": USER}), 200).body)
+        if got["count"] != 20:
+            raise RuntimeError(f"expected a page of 20, got {got['count']}")
+
+    def floor_page() -> None:
+        env.dynamodb.query(
+            TableName=LISTING_TABLE,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": "pk"},
+            ExpressionAttributeValues={":pk": {"S": f"tag#{TAG}"}},
+            ScanIndexForward=False,
+            Limit=21,
+            ConsistentRead=True,
+        )
+
+    try:
+        medians: dict[int, tuple[float, float]] = {}
+        stored = 0
+        for size in (plan.images_small, plan.images_large):
+            started = time.perf_counter()
+            seed(env.dynamodb, LISTING_TABLE, stored, size - stored, settings.feed_shards)
+            stored = size
+            log(f"list_scaling: {size:,} images seeded in {time.perf_counter() - started:.1f} s")
+            # One warm-up at the large size, where each call costs hundreds of ms on moto.
+            warmup = plan.warmup if size == plan.images_small else 1
+            medians[size] = paired_medians(app_page, floor_page, replace(plan, warmup=warmup))
+        profile(plan, "list", app_page, plan.reps)
+
+        log(f"read_amplification: walking every page of tag {TAG!r} ({stored:,} images)")
+        started = time.perf_counter()
+        table.stats.items_read = 0
+        seen: set[str] = set()
+        listed = 0
+        token: str | None = None
+        pages = page_size = 0
+        while True:
+            # The default page size, as a client that does not ask for one gets.
+            params = parse_list_params({"tag": TAG, **({"next_token": token} if token else {})})
+            items, token = service.list_images(params)
+            listed += len(items)
+            pages, page_size = pages + 1, params.limit
+            seen.update(image.image_id for image in items)
+            if token is None:
+                break
+        if listed != stored or len(seen) != stored:
+            raise RuntimeError(f"the walk listed {listed} ({len(seen)} distinct) of {stored}")
+        log(f"walked {listed:,} images in {time.perf_counter() - started:.1f} s")
+    finally:
+        app_module._service = env.service
+
+    (app_small, floor_small), (app_large, floor_large) = medians.values()
+    small, large = plan.images_small, plan.images_large
+    scaling = Figure(
+        "list_scaling",
+        (app_large / app_small) / (floor_large / floor_small),
+        1.3,
+        f"app {app_small * 1000:.1f} -> {app_large * 1000:.1f} ms, "
+        f"query {floor_small * 1000:.1f} -> {floor_large * 1000:.1f} ms ({small:,} -> {large:,})",
+    )
+    amplification = Figure(
+        "read_amplification",
+        table.stats.items_read / listed,
+        1.5,
+        f"{table.stats.items_read:,} items read for {listed:,} listed "
+        f"({pages} pages of {page_size}, through ImageService.list_images)",
+    )
+    return scaling, amplification
+
+
+def in_process(plan: Plan) -> list[Figure]:
+    with mocked_app() as env:
+        uploaded, read = upload_and_read(env, plan)
+        scaling, amplification = listing(env, plan)
+    return [uploaded, read, scaling, amplification]
+
+
+# ----- cold start, renditions, memory -----------------------------------------------------------
+
+
+def cold_start(plan: Plan) -> Figure:
+    def importing(statement: str) -> Callable[[], None]:
+        command = [sys.executable, "-c", statement]
+
+        def run() -> None:
+            subprocess.run(command, cwd=ROOT, check=True)
+
+        return run
+
+    log(f"cold_start: {plan.cold_reps} fresh interpreters each way")
+    app_s, floor_s = paired_medians(
+        importing("import app"),
+        importing("import boto3, chalice"),
+        replace(plan, reps=plan.cold_reps, warmup=2),
+    )
+    return Figure(
+        "cold_start",
+        app_s / floor_s,
+        1.3,
+        f"import app {app_s * 1000:.0f} ms / import boto3, chalice {floor_s * 1000:.0f} ms",
+    )
+
+
+def renditions(plan: Plan) -> Figure:
+    from PIL import Image
+
+    from chalicelib import imaging
+    from chalicelib.config import get_settings
+
+    data = photo((4000, 3000), noise=0.3, blur=0.7, quality=92)
+    max_pixels = get_settings().max_image_pixels
+
+    def app_side() -> None:
+        imaging.process(data, "image/jpeg", max_pixels)
+
+    def floor_side() -> None:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+
+    log(f"renditions: 4000x3000 JPEG of {len(data) / MIB:.1f} MiB, {plan.reps} runs each way")
+    app_s, floor_s = paired_medians(app_side, floor_side, plan)
+    profile(plan, "renditions", app_side, plan.reps)
+    return Figure(
+        "renditions",
+        app_s / floor_s,
+        1.0,
+        f"process {app_s * 1000:.0f} ms / full decode {floor_s * 1000:.0f} ms",
+    )
+
+
+def upload_memory(plan: Plan) -> Figure:
+    from chalicelib.config import get_settings
+
+    data = photo_near(get_settings().max_image_bytes)
+    log(f"upload_memory: one {len(data) / MIB:.2f} MiB upload in a fresh process")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.jpg")
+        with open(path, "wb") as out:
+            out.write(data)
+        done = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--memory-child", path],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    growth = measured["growth_bytes"]
+    return Figure(
+        "upload_memory",
+        growth / (10 * MIB),
+        5.0,
+        f"peak RSS ({measured['method']}) +{growth / MIB:.1f} MiB over "
+        f"{measured['baseline_bytes'] / MIB:.0f} MiB for a {len(data) / MIB:.2f} MiB upload",
+    )
+
+
+def _proc_status_kib(field: str) -> int | None:
+    """A `VmRSS`/`VmHWM` line of /proc/self/status in KiB (None where there is no /proc)."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Linux 4.0+: writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_child(path: str) -> None:
+    """In a fresh process: how much one upload of the file at `path` raises the peak RSS.
+
+    The peak is the kernel's high-water mark of the resident set (VmHWM), reset just before
+    the upload. getrusage's ru_maxrss is the same counter, but it cannot be reset and Linux
+    carries it over execve from the parent, so in a child of a large process it reads the
+    parent's peak; it is used only where /proc is missing.
+    """
+    prepare_environment()
+    with open(path, "rb") as source:
+        data = source.read()
+    with mocked_app() as env:
+        upload(env.client, photo((640, 480)))  # imports, moto and Pillow set up, caches warm
+        gc.collect()
+        before = _proc_status_kib("VmRSS")
+        if before is not None and _reset_peak_rss():
+            method = "VmHWM"
+        else:
+            method, before = "ru_maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        upload(env.client, data)
+        if method == "VmHWM":
+            after = _proc_status_kib("VmHWM") or 0
+        else:
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Both are in KiB on Linux.
+    print(
+        json.dumps(
+            {
+                "growth_bytes": (after - before) * 1024,
+                "baseline_bytes": before * 1024,
+                "method": method,
+            }
+        )
+    )
+
+
+# ----- HTTP and packaging ---------------------------------------------------------------------
+
+
+def http_reads(plan: Plan) -> Figure:
+    import boto3
+    import requests
+
+    from chalicelib.config import get_settings
+    from scripts.create_resources import create_resources
+    from scripts.local_env import (
+        FAKE_CREDENTIALS,
+        free_port,
+        start_chalice_local,
+        start_emulator,
+        stop_process,
+        wait_for,
+    )
+
+    settings = get_settings()
+    emulator = start_emulator()
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=settings.region,
+    )
+    create_resources(
+        settings.bucket_name, settings.table_name, settings.region, emulator.url, session
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    per_client = max(1, plan.http_requests // HTTP_CLIENTS)
+    with tempfile.TemporaryFile() as server_log:
+        server = start_chalice_local(port, emulator.url, log=server_log)
+        try:
+            wait_for(f"{base}/health", timeout=60, process=server)
+            posted = requests.post(
+                f"{base}/images",
+                data=photo((1600, 1200)),
+                headers={"X-User-Id": USER, "Content-Type": "image/jpeg"},
+                timeout=60,
+            )
+            posted.raise_for_status()
+            url = f"{base}/images/{posted.json()['image_id']}"
+            start = threading.Barrier(HTTP_CLIENTS + 1)
+            failures: list[str] = []
+
+            def client() -> None:
+                with requests.Session() as http:
+                    http.headers["X-User-Id"] = USER
+                    for _ in range(2):  # connect and warm up before the clock starts
+                        http.get(url, timeout=60)
+                    start.wait()
+                    for _ in range(per_client):
+                        got = http.get(url, timeout=60)
+                        if got.status_code != 200:
+                            failures.append(f"{got.status_code} {got.text[:200]}")
+
+            threads = [threading.Thread(target=client) for _ in range(HTTP_CLIENTS)]
+            for thread in threads:
+                thread.start()
+            start.wait()
+            began = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - began
+            if failures:
+                raise RuntimeError(f"{len(failures)} reads failed, e.g. {failures[0]}")
+        except BaseException:
+            server_log.seek(0)
+            print(server_log.read().decode(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            stop_process(server)
+            emulator.stop()
+    total = per_client * HTTP_CLIENTS
+    log(f"http_reads_rps: {total} reads in {elapsed:.1f} s")
+    return Figure(
+        "http_reads_rps",
+        total / elapsed,
+        None,
+        f"{total} GETs, {HTTP_CLIENTS} clients, chalice local + moto server on this host",
+    )
+
+
+def package_size() -> Figure:
+    """The zip `make package` builds (prod stage, CloudFormation, as deployed to AWS)."""
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            chalice,
+            "package",
+            "--stage",
+            "prod",
+            "--merge-template",
+            "infra/aws/resources.json",
+            out,
+        ]
+        done = subprocess.run(
+            command, check=False, cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"chalice package failed:\n{done.stdout}\n{done.stderr}")
+        size = os.path.getsize(os.path.join(out, "deployment.zip"))
+    log(f"package_mb: deployment.zip is {size:,} bytes")
+    return Figure("package_mb", size / 1e6, 15.0, "chalice package --stage prod (make package)")
+
+
+# ----- report -----------------------------------------------------------------------------
+
+
+def table(figures: list[Figure]) -> str:
+    lines = [f"{'figure':<20} {'value':>10} {'target':>9}  result", "-" * 50]
+    for figure in figures:
+        target = "-" if figure.target is None else f"<= {figure.target:g}"
+        result = "recorded" if figure.target is None else "ok" if figure.passed else "MISSED"
+        lines.append(f"{figure.key:<20} {figure.value:>10.3f} {target:>9}  {result}")
+        if figure.note:
+            lines.append(f"{'':<20} {figure.note}")
+    return "\n".join(lines)
+
+
+def results(figures: list[Figure]) -> dict[str, Any]:
+    by_key = {figure.key: round(figure.value, 4) for figure in figures}
+    return {
+        **{key: by_key[key] for key in FIGURES},
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="a few repetitions, 200 images")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--output", default=os.path.join(ROOT, "bench-results.json"))
+    parser.add_argument("--profile-dir", help="write pyinstrument reports of the app side here")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    prepare_environment()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return 0
+    plan = replace(TINY if args.tiny else Plan(), profile_dir=args.profile_dir)
+    began = time.perf_counter()
+    figures = in_process(plan)
+    figures += [cold_start(plan), renditions(plan), upload_memory(plan)]
+    figures += [http_reads(plan), package_size()]
+    figures.sort(key=lambda figure: FIGURES.index(figure.key))
+    print(table(figures))
+    with open(args.output, "w", encoding="utf-8") as out:
+        json.dump(results(figures), out, indent=2)
+        out.write("\n")
+    missed = [figure.key for figure in figures if not figure.passed]
+    print(
+        f"\n{len(figures) - len(missed)} of {len(figures)} figures within target"
+        f"{' (MISSED: ' + ', '.join(missed) + ')' if missed else ''}; "
+        f"{time.perf_counter() - began:.0f} s; written to {args.output}"
+    )
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
