@@ -8,7 +8,6 @@ from typing import Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, S3Event
 
-from chalicelib import openapi
 from chalicelib.aws import dynamodb_client, s3_client
 from chalicelib.config import get_settings
 from chalicelib.errors import ApiError, InvalidField, error
@@ -119,6 +118,8 @@ def health() -> Response:
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi_document() -> dict[str, Any]:
+    from chalicelib import openapi  # only this route needs it: kept out of cold starts
+
     return openapi.document()
 
 

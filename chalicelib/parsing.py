@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
-
 from chalicelib.errors import BadRequest, InvalidField, TooLarge
 from chalicelib.identity import USER_ID
 from chalicelib.metadata import ListQuery
@@ -70,6 +67,9 @@ class _Part:
 
 def split_multipart(content_type: str, body: bytes) -> list[_Part]:
     """The parts of a multipart/form-data body, byte-exact."""
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -120,6 +120,8 @@ def split_multipart(content_type: str, body: bytes) -> list[_Part]:
 
 
 def _multipart_upload(content_type: str, body: bytes) -> Upload:
+    from python_multipart.multipart import parse_options_header
+
     raw: dict[str, Any] = {}
     file_part: _Part | None = None
     for part in split_multipart(content_type, body):

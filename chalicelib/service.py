@@ -16,9 +16,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import imaging
 from chalicelib.config import Settings
 from chalicelib.errors import (
     ApiError,
@@ -61,6 +60,9 @@ from chalicelib.validation import (
     clean_fields,
     media_type,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.imaging import Processed
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +218,10 @@ class ImageService:
             self._discard(pending, claim)
             raise
 
-    def _process(
-        self, data: bytes, content_type: str, undecodable: type[ApiError]
-    ) -> imaging.Processed:
+    def _process(self, data: bytes, content_type: str, undecodable: type[ApiError]) -> Processed:
+        # Imported here: routes that never touch pixels do not load it (nor Pillow).
+        from chalicelib import imaging
+
         try:
             return imaging.process(data, content_type, self.settings.max_image_pixels)
         except imaging.TooManyPixels as exc:
@@ -259,7 +262,7 @@ class ImageService:
         assert saved is not None
         return saved
 
-    def _store_and_mark_ready(self, pending: Image, processed: imaging.Processed) -> Image:
+    def _store_and_mark_ready(self, pending: Image, processed: Processed) -> Image:
         image_id = pending.image_id
         self.store.put(original_key(image_id), processed.original, pending.content_type)
         for name, rendition in processed.renditions.items():
