@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.identity import USER_ID
 from chalicelib.validation import (
     ACCEPTED_TYPES,
     DESCRIPTION_MAX,
@@ -58,7 +59,11 @@ _SECURED: list[dict[str, list[str]]] = [{"userHeader": []}, {"cognito": []}]
 
 _TAGS_FIELD = {
     "oneOf": [
-        {"type": "array", "maxItems": TAGS_MAX, "items": {"type": "string", "maxLength": TAG_MAX}},
+        {
+            "type": "array",
+            "maxItems": TAGS_MAX,
+            "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX},
+        },
         {"type": "string", "description": "comma-separated"},
     ]
 }
@@ -167,7 +172,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["file"],
         "properties": {
-            "file": {"type": "string", "format": "binary"},
+            "file": {"type": "string", "format": "binary", "minLength": 1},
             "title": {"type": "string"},
             "description": {"type": "string"},
             "tags": {"type": "string", "description": "comma-separated"},
@@ -324,7 +329,11 @@ _PATHS: dict[str, Any] = {
             "operationId": "listImages",
             "security": _SECURED,
             "parameters": [
-                _query("user_id", {"type": "string"}, "only this user's images"),
+                _query(
+                    "user_id",
+                    {"type": "string", "pattern": f"^{USER_ID.pattern}$"},
+                    "only this user's images",
+                ),
                 _query("tag", {"type": "string"}, "only images with this tag"),
                 _query("title", {"type": "string"}, "case-insensitive substring of the title"),
                 _query("content_type", {"type": "string", "enum": list(ACCEPTED_TYPES)}, ""),

@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_CREDENTIALS = {
@@ -40,22 +41,39 @@ def port_in_use(port: int) -> bool:
 class Emulator:
     """moto's server, in a thread of this process."""
 
-    server: object
+    server: Any
     url: str
 
     def stop(self) -> None:
-        self.server.stop()  # type: ignore[attr-defined]
+        self.server.shutdown()
 
 
 def start_emulator(port: int | None = None) -> Emulator:
+    """moto in server mode on loopback. Connections are served concurrently, but requests are
+    handled one at a time: moto's backends are not thread-safe (a TransactWriteItems copies the
+    table while another request writes to it), and AWS itself never shows such races."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per emulator request
+    backend = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:
+            return list(backend(environ, start_response))
+
     port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = make_server(
+        "127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+    )
+    threading.Thread(target=server.serve_forever, name="moto-server", daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/moto-api/", timeout=15)
     return Emulator(server, url)
