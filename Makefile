@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: help install run test lint typecheck unit bench clean
 
 help:
-	@echo "make run     start the API on http://127.0.0.1:$(PORT) against an embedded AWS emulator"
-	@echo "make test    lint, type-check and run the whole test suite"
+	@printf "make %-20s %s\n" run "start the API on http://127.0.0.1:$(PORT) against an embedded AWS emulator"
+	@printf "make %-20s %s\n" test "lint, type-check and run the whole test suite"
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
