@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 Status = Literal["pending", "ready", "rejected", "deleting"]
@@ -27,11 +27,8 @@ def iso_millis(moment: datetime, *, round_up: bool = False) -> str:
     millis = moment.microsecond / 1000
     millis_int = math.ceil(millis) if round_up else math.floor(millis)
     if millis_int == 1000:
-        moment, millis_int = moment.replace(microsecond=0) + _SECOND, 0
+        moment, millis_int = moment.replace(microsecond=0) + timedelta(seconds=1), 0
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis_int:03d}Z"
-
-
-_SECOND = datetime(2000, 1, 1, 0, 0, 1) - datetime(2000, 1, 1)
 
 
 def original_key(image_id: str) -> str:
