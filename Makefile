@@ -35,10 +35,10 @@ typecheck: $(STAMP) ## mypy
 	$(VENV)/bin/mypy
 
 unit: $(STAMP) ## only the fast in-process tests
-	$(VENV)/bin/pytest -m "not integration and not e2e" -q
+	$(VENV)/bin/pytest -m "not integration and not e2e" -q -rf
 
 test: lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -rf
 
 bench: $(STAMP) ## performance figures against floors measured in the same run
 	$(PY) scripts/bench.py
