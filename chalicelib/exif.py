@@ -43,13 +43,6 @@ def _read_ifd0(tiff: bytes) -> tuple[list[int], int | None, int]:
     return tags, orientation, next_ifd
 
 
-def exif_orientation(tiff: bytes) -> int | None:
-    try:
-        return _read_ifd0(tiff)[1]
-    except (MalformedImage, struct.error):
-        return None
-
-
 def _orientation_only(tiff: bytes) -> tuple[bool, int | None]:
     """(True when the EXIF holds nothing but an orientation, that orientation)."""
     try:

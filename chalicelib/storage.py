@@ -51,16 +51,6 @@ class ImageStore:
         return data
 
     @backend_call("S3")
-    def size_of(self, key: str) -> int | None:
-        try:
-            head = self._client.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-        return int(head["ContentLength"])
-
-    @backend_call("S3")
     def delete(self, keys: Iterable[str]) -> None:
         objects = [{"Key": key} for key in keys]
         if not objects:
