@@ -56,11 +56,16 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     image_id: str
+    claimed_at: int  # epoch seconds
     expires_at: int  # epoch seconds; DynamoDB TTL removes the record some time after
 
     @property
     def pk(self) -> str:
-        return f"idem#{self.user_id}#{hashlib.sha256(self.key.encode()).hexdigest()}"
+        return idempotency_pk(self.user_id, self.key)
+
+
+def idempotency_pk(user_id: str, key: str) -> str:
+    return f"idem#{user_id}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def image_pk(image_id: str) -> str:
@@ -217,13 +222,13 @@ class ImageTable:
         new: Image | None,
         *,
         claim: IdempotencyRecord | None = None,
-        now: int = 0,
     ) -> Image | None:
         """Move an image from `old` to `new` (None: absent) with its tag rows, atomically.
 
         The write is conditioned on the stored version being `old.version` (or on there
         being no row when `old` is None); otherwise StaleImage. With `claim`, the idempotency
-        record is written in the same transaction, unless a live one (not expired at `now`)
+        record is written in the same transaction, unless a live one (not expired when this
+        one was claimed)
         holds the key: IdempotencyKeyTaken. Returns what was stored.
         """
         if new is not None:
@@ -258,7 +263,7 @@ class ImageTable:
             if tag not in new_tags or row["sk"] != new_tags[tag]["sk"]
         ]
         if claim is not None:
-            ops.append(self._claim_op(claim, now))
+            ops.append(self._claim_op(claim))
         self._write(ops)
         return new
 
@@ -284,12 +289,13 @@ class ImageTable:
 
     # ----- idempotency records ----------------------------------------------------------
 
-    def _claim_op(self, record: IdempotencyRecord, now: int) -> dict[str, Any]:
+    def _claim_op(self, record: IdempotencyRecord) -> dict[str, Any]:
         item = {
             "pk": record.pk,
             "sk": "idem",
             "request_hash": record.request_hash,
             "image_id": record.image_id,
+            "claimed_at": record.claimed_at,
             "expires_at": record.expires_at,
         }
         return {
@@ -297,23 +303,27 @@ class ImageTable:
                 "TableName": self._table,
                 "Item": _dump(item),
                 "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-                "ExpressionAttributeValues": _dump({":now": now}),
+                "ExpressionAttributeValues": _dump({":now": record.claimed_at}),
             }
         }
 
     @backend_call("DynamoDB")
     def get_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        probe = IdempotencyRecord(user_id, key, "", "", 0)
         got = self._client.get_item(
             TableName=self._table,
-            Key=_dump({"pk": probe.pk, "sk": "idem"}),
+            Key=_dump({"pk": idempotency_pk(user_id, key), "sk": "idem"}),
             ConsistentRead=True,
         )
         if "Item" not in got:
             return None
         item = _load(got["Item"])
         return IdempotencyRecord(
-            user_id, key, item["request_hash"], item["image_id"], int(item["expires_at"])
+            user_id,
+            key,
+            item["request_hash"],
+            item["image_id"],
+            int(item["claimed_at"]),
+            int(item["expires_at"]),
         )
 
     @backend_call("DynamoDB")

@@ -212,7 +212,7 @@ class ImageService:
                 return earlier
         processed = self._process(upload.data, content_type, undecodable=BadRequest)
         pending = self._new_pending(user, upload.fields, content_type, len(processed.original))
-        claim = self._claim(user, idempotency_key, request_hash, pending.image_id)
+        claim = self._claim(user, idempotency_key, request_hash, pending)
         pending = self._create(pending, claim)
         try:
             return self._store_and_mark_ready(pending, processed)
@@ -254,8 +254,7 @@ class ImageService:
 
     def _create(self, pending: Image, claim: IdempotencyRecord | None) -> Image:
         try:
-            now = datetime.fromisoformat(pending.created_at.replace("Z", "+00:00"))
-            saved = self.table.save(None, pending, claim=claim, now=int(now.timestamp()))
+            saved = self.table.save(None, pending, claim=claim)
         except IdempotencyKeyTaken:
             raise Conflict(
                 "a request with this Idempotency-Key is already in progress",
@@ -330,7 +329,7 @@ class ImageService:
             if earlier is not None:
                 return self._presign_upload(earlier)
         pending = self._new_pending(user, fields, content_type, size)
-        claim = self._claim(user, idempotency_key, request_hash, pending.image_id)
+        claim = self._claim(user, idempotency_key, request_hash, pending)
         return self._presign_upload(self._create(pending, claim))
 
     def _presign_upload(self, image: Image) -> DirectUpload:
@@ -433,12 +432,14 @@ class ImageService:
         return image
 
     def _claim(
-        self, user: str, key: str | None, request_hash: str, image_id: str
+        self, user: str, key: str | None, request_hash: str, pending: Image
     ) -> IdempotencyRecord | None:
+        """The idempotency record to write with `pending`, claimed when it was created."""
         if key is None:
             return None
-        expires = self._clock() + timedelta(seconds=self.settings.idempotency_ttl_seconds)
-        return IdempotencyRecord(user, key, request_hash, image_id, int(expires.timestamp()))
+        claimed = int(datetime.fromisoformat(pending.created_at).timestamp())
+        expires = claimed + self.settings.idempotency_ttl_seconds
+        return IdempotencyRecord(user, key, request_hash, pending.image_id, claimed, expires)
 
     # ----- changing and deleting --------------------------------------------------------
 
