@@ -740,26 +740,19 @@ def http_reads(plan: Plan) -> Figure:
 
 def package_size() -> Figure:
     """The zip `make package` builds (prod stage, CloudFormation, as deployed to AWS)."""
-    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     with tempfile.TemporaryDirectory() as out:
-        command = [
-            chalice,
-            "package",
-            "--stage",
-            "prod",
-            "--merge-template",
-            "infra/aws/resources.json",
-            out,
-        ]
         done = subprocess.run(
-            command, check=False, cwd=ROOT, env=env, capture_output=True, text=True
+            ["make", "package", f"PACKAGE_DIR={out}"],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"chalice package failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"make package failed:\n{done.stdout}\n{done.stderr}")
         size = os.path.getsize(os.path.join(out, "deployment.zip"))
     log(f"package_mb: deployment.zip is {size:,} bytes")
-    return Figure("package_mb", size / 1e6, 15.0, "chalice package --stage prod (make package)")
+    return Figure("package_mb", size / 1e6, 15.0, "make package (prod stage)")
 
 
 # ----- report -----------------------------------------------------------------------------
