@@ -148,8 +148,8 @@ def upload_image() -> Response:
 @images_route("/images", methods=["GET"])
 def list_images() -> dict[str, Any]:
     caller()
-    items, next_token = get_service().list_images(parse_list_params(query()))
     service = get_service()
+    items, next_token = service.list_images(parse_list_params(query()))
     return {
         "items": [service.resource(image) for image in items],
         "count": len(items),
