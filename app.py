@@ -1,30 +1,51 @@
-"""The image service's HTTP routes and event handlers. Each parses and delegates."""
+"""The image service's HTTP routes and event handlers. Each parses, delegates to the service,
+and hands the result to the HTTP edge (`chalicelib/responses.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, S3Event
 
+from chalicelib import responses
 from chalicelib.aws import dynamodb_client, s3_client
 from chalicelib.config import get_settings
-from chalicelib.errors import ApiError, InvalidField, error
+from chalicelib.errors import ApiError, BadRequest, error
 from chalicelib.identity import caller_id
 from chalicelib.metadata import ImageTable
-from chalicelib.models import UPLOAD_PREFIX, RenditionName
+from chalicelib.models import ACCEPTED_TYPES, UPLOAD_PREFIX
 from chalicelib.parsing import (
-    parse_bool,
+    ENVELOPE_BYTES,
+    check_body_size,
+    decode_json,
+    decode_params,
+    list_filter,
     parse_idempotency_key,
-    parse_int,
-    parse_json_object,
-    parse_list_params,
     parse_upload,
+)
+from chalicelib.routing import OPERATIONS, Operation
+from chalicelib.schemas import (
+    DirectUploadRequest,
+    DirectUploadStarted,
+    DownloadLink,
+    DownloadQuery,
+    Health,
+    ImageList,
+    ImageResource,
+    ImageUpdate,
+    JsonUpload,
+    ListQuery,
+    MultipartFields,
+    NoQuery,
+    RawUploadQuery,
+    ThumbnailQuery,
 )
 from chalicelib.service import ImageService
 from chalicelib.storage import ImageStore
-from chalicelib.validation import clean_update
 
 app = Chalice(app_name="image-service")
 app.log.setLevel(logging.INFO)
@@ -33,6 +54,7 @@ app.api.binary_types.extend(["image/webp", "multipart/form-data"])
 
 SETTINGS = get_settings()
 _service: ImageService | None = None
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 def get_service() -> ImageService:
@@ -60,8 +82,13 @@ AUTHORIZER = _authorizer()
 ANY_BODY = ["*/*"]  # the upload route sorts out encodings itself and answers 415 in our shape
 
 
-def images_route(path: str, **kwargs: Any) -> Callable[..., Any]:
-    return app.route(path, authorizer=AUTHORIZER, **kwargs)
+def route(path: str, method: str, operation: Operation, **kwargs: Any) -> Callable[..., Any]:
+    """`app.route` for one method, with what the route takes and answers recorded for the
+    OpenAPI document. Routes that need an identity sit behind the authorizer (cognito)."""
+    OPERATIONS[(path, method)] = operation
+    if operation.identity:
+        kwargs["authorizer"] = AUTHORIZER
+    return app.route(path, methods=[method], **kwargs)
 
 
 def current() -> Request:
@@ -75,13 +102,44 @@ def caller() -> str:
     return caller_id(request.headers, request.context, SETTINGS.auth_mode)
 
 
-def query() -> dict[str, str]:
-    return dict(current().query_params or {})
+def query(kind: type[S]) -> S:
+    return decode_params(current().query_params or {}, kind)
 
 
 def raw_body() -> bytes:
-    body = current().raw_body
-    return body.encode() if isinstance(body, str) else (body or b"")
+    request = current()
+    body = request.raw_body
+    data = body.encode() if isinstance(body, str) else (body or b"")
+    if not data and "chunked" in (request.headers.get("transfer-encoding") or "").lower():
+        # chalice local reads bodies by Content-Length only; API Gateway has no such limit.
+        raise BadRequest(
+            "chunked request bodies are not supported here: send a Content-Length "
+            "(curl --data-binary @file, not -T -)",
+            code="length_required",
+        )
+    return data
+
+
+def json_body(kind: type[S]) -> S:
+    body = raw_body()
+    check_body_size(body, ENVELOPE_BYTES)
+    return decode_json(body, kind)
+
+
+def idempotency_key() -> str | None:
+    return parse_idempotency_key(current().headers.get("idempotency-key"))
+
+
+def image_body(image: Any) -> msgspec.Struct:
+    return responses.resource(image, get_service().gallery_urls(image))
+
+
+def created(image_body: msgspec.Struct, image_id: str) -> Response:
+    location = responses.absolute_url(current(), f"/images/{image_id}")
+    return responses.json(image_body, 201, {"Location": location})
+
+
+_CHALICE_ERRORS = {405: "method_not_allowed", 415: "unsupported_media_type"}
 
 
 @app.middleware("http")
@@ -97,175 +155,235 @@ def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response
         if status >= 500:
             app.log.error("unhandled error on %s", getattr(event, "path", "?"))
             return error(500, "internal_error", "an internal error occurred")
-        code = {405: "method_not_allowed", 415: "unsupported_media_type"}.get(status, "bad_request")
-        return error(status, code, str(body.get("Message", "bad request")))
+        message = str(body.get("Message", "bad request"))
+        if status == 415:
+            message = f"{message}; send the body as application/json"
+        return error(status, _CHALICE_ERRORS.get(status, "bad_request"), message)
     return response
 
 
 # ----- service-level routes -----------------------------------------------------------------
 
 
-@app.route("/health", methods=["GET"])
+@route(
+    "/health",
+    "GET",
+    Operation(query=NoQuery, responses={200: Health, 503: Health}, identity=False),
+)
 def health() -> Response:
+    """Whether the bucket and the table answer."""
+    query(NoQuery)
     checks = get_service().health()
     ok = all(value == "ok" for value in checks.values())
-    return Response(
-        body={"status": "ok" if ok else "unavailable", "checks": checks},
-        status_code=200 if ok else 503,
-        headers={"Cache-Control": "no-store"},
-    )
+    body = Health(status="ok" if ok else "unavailable", checks=checks)  # type: ignore[arg-type]
+    return responses.json(body, 200 if ok else 503, responses.NO_STORE)
 
 
-@app.route("/openapi.json", methods=["GET"])
-def openapi_document() -> dict[str, Any]:
+@route("/openapi.json", "GET", Operation(responses={200: None}, identity=False))
+def openapi_document() -> Response:
+    """This document."""
     from chalicelib import openapi  # only this route needs it: kept out of cold starts
 
-    return openapi.document()
+    return responses.json(openapi.document(app))
 
 
 # ----- images ---------------------------------------------------------------------------------
 
+_UPLOAD = Operation(
+    query=RawUploadQuery,
+    body={
+        "multipart/form-data": MultipartFields,
+        "application/json": JsonUpload,
+        **dict.fromkeys(ACCEPTED_TYPES),
+    },
+    responses={201: ImageResource},
+    errors=(400, 401, 409, 413, 415, 422, 503),
+    headers=("Idempotency-Key",),
+)
 
-@images_route("/images", methods=["POST"], content_types=ANY_BODY)
+
+@route("/images", "POST", _UPLOAD, content_types=ANY_BODY)
 def upload_image() -> Response:
+    """Upload an image through the API.
+
+    Multipart (a `file` part), a raw image body (metadata in the query string), or JSON with
+    the image base64-encoded. Answers the ready image and its absolute `Location`."""
     request = current()
     user = caller()
     upload = parse_upload(
         request.headers.get("content-type"),
         raw_body(),
-        query(),
-        SETTINGS.max_image_bytes,
+        request.query_params or {},
+        get_service().settings.max_image_bytes,
     )
-    key = parse_idempotency_key(request.headers.get("idempotency-key"))
-    image = get_service().upload(user, upload, key)
-    return Response(
-        body=get_service().resource(image),
-        status_code=201,
-        headers={"Location": f"/images/{image.image_id}"},
-    )
+    image = get_service().upload(user, upload, idempotency_key())
+    return created(image_body(image), image.image_id)
 
 
-@images_route("/images", methods=["GET"])
-def list_images() -> dict[str, Any]:
+@route(
+    "/images",
+    "GET",
+    Operation(query=ListQuery, responses={200: ImageList}, errors=(400, 401, 503)),
+)
+def list_images() -> Response:
+    """List ready images, newest first.
+
+    Filters combine; follow `next_token` until it is null to see every match exactly once."""
     caller()
-    service = get_service()
-    items, next_token = service.list_images(parse_list_params(query()))
-    return {
-        "items": [service.resource(image) for image in items],
-        "count": len(items),
-        "next_token": next_token,
-    }
+    params = query(ListQuery)
+    items, next_token = get_service().list_images(
+        list_filter(params), params.limit, params.next_token or None
+    )
+    bodies = [image_body(image) for image in items]
+    return responses.json(ImageList(items=bodies, count=len(bodies), next_token=next_token))
 
 
-@images_route("/images/uploads", methods=["POST"])
+@route(
+    "/images/uploads",
+    "POST",
+    Operation(
+        query=NoQuery,
+        body=DirectUploadRequest,
+        responses={201: DirectUploadStarted},
+        errors=(400, 401, 409, 413, 415, 503),
+        headers=("Idempotency-Key",),
+    ),
+)
 def start_direct_upload() -> Response:
-    request = current()
+    """Start a direct-to-S3 upload (large images): a pending image and a presigned POST."""
     user = caller()
+    query(NoQuery)
     started = get_service().start_direct_upload(
-        user,
-        parse_json_object(raw_body()),
-        parse_idempotency_key(request.headers.get("idempotency-key")),
+        user, json_body(DirectUploadRequest), idempotency_key()
     )
-    return Response(
-        body={
-            "image": get_service().resource(started.image),
-            "upload": {
-                "method": "POST",
-                "url": started.post.url,
-                "fields": started.post.fields,
-                "expires_at": started.expires_at,
-            },
-        },
-        status_code=201,
-        headers={"Location": f"/images/{started.image.image_id}"},
-    )
+    body = responses.direct_upload(started, {})
+    return created(body, started.image.image_id)
 
 
-@images_route("/images/{image_id}", methods=["GET"])
-def get_image(image_id: str) -> dict[str, Any]:
-    service = get_service()
-    return service.resource(service.get(caller(), image_id))
-
-
-@images_route("/images/{image_id}", methods=["PATCH", "PUT"])
-def update_image(image_id: str) -> dict[str, Any]:
+@route(
+    "/images/{image_id}",
+    "GET",
+    Operation(query=NoQuery, responses={200: ImageResource}, errors=(401, 404, 503)),
+)
+def get_image(image_id: str) -> Response:
+    """One image's metadata (ready images carry presigned `urls`)."""
     user = caller()
-    changes = clean_update(parse_json_object(raw_body()))
-    service = get_service()
-    return service.resource(service.update(user, image_id, changes))
+    query(NoQuery)
+    return responses.json(image_body(get_service().get(user, image_id)))
 
 
-@images_route("/images/{image_id}", methods=["DELETE"])
+_UPDATE = Operation(
+    query=NoQuery,
+    body=ImageUpdate,
+    responses={200: ImageResource},
+    errors=(400, 401, 403, 404, 409, 413, 415, 503),
+)
+
+
+def _update(image_id: str) -> Response:
+    user = caller()
+    query(NoQuery)
+    changes = json_body(ImageUpdate).given()
+    return responses.json(image_body(get_service().update(user, image_id, changes)))
+
+
+@route("/images/{image_id}", "PATCH", _UPDATE)
+def patch_image(image_id: str) -> Response:
+    """Change title, description or tags (owner only)."""
+    return _update(image_id)
+
+
+@route("/images/{image_id}", "PUT", _UPDATE)
+def put_image(image_id: str) -> Response:
+    """Change title, description or tags (owner only); the same as PATCH."""
+    return _update(image_id)
+
+
+@route(
+    "/images/{image_id}",
+    "DELETE",
+    Operation(query=NoQuery, responses={204: None}, errors=(401, 403, 404, 409, 503)),
+)
 def delete_image(image_id: str) -> Response:
-    get_service().delete(caller(), image_id)
-    return Response(body="", status_code=204)
-
-
-@images_route("/images/{image_id}/complete", methods=["POST"])
-def complete_upload(image_id: str) -> dict[str, Any]:
-    service = get_service()
-    return service.resource(service.complete(caller(), image_id))
-
-
-@images_route("/images/{image_id}/download", methods=["GET"])
-def download_image(image_id: str) -> Response:
+    """Delete the image, its objects and its index entries (owner only); a second delete is
+    a 404."""
     user = caller()
-    params = query()
-    unknown = sorted(set(params) - {"expires_in", "attachment", "redirect"})
-    if unknown:
-        raise InvalidField(unknown[0], "unknown query parameter")
-    link = get_service().download(
-        user,
-        image_id,
-        parse_int("expires_in", params.get("expires_in"), 900, 60, 3600),
-        parse_bool("attachment", params.get("attachment")),
+    query(NoQuery)
+    get_service().delete(user, image_id)
+    return responses.no_content()
+
+
+@route(
+    "/images/{image_id}/complete",
+    "POST",
+    Operation(query=NoQuery, responses={200: ImageResource}, errors=(401, 403, 404, 409, 422, 503)),
+)
+def complete_upload(image_id: str) -> Response:
+    """Finalise a direct upload (idempotent)."""
+    user = caller()
+    query(NoQuery)
+    return responses.json(image_body(get_service().complete(user, image_id)))
+
+
+@route(
+    "/images/{image_id}/download",
+    "GET",
+    Operation(
+        query=DownloadQuery,
+        responses={200: DownloadLink, 302: None},
+        errors=(400, 401, 404, 409, 503),
+    ),
+)
+def download_image(image_id: str) -> Response:
+    """A presigned S3 URL of the original (`redirect=true`: a 302 to it)."""
+    user = caller()
+    params = query(DownloadQuery)
+    link = get_service().download(user, image_id, params.expires_in, params.attachment)
+    if params.redirect:
+        return responses.redirect(link.url)
+    body = DownloadLink(url=link.url, expires_in=link.expires_in, expires_at=link.expires_at)
+    return responses.json(body, headers=responses.NO_STORE)
+
+
+_CONTENT = Operation(
+    query=NoQuery,
+    responses={200: None, 302: None, 304: None},
+    errors=(400, 401, 404, 409, 503),
+    headers=("Accept", "If-None-Match"),
+    extra={"binary_types": list(ACCEPTED_TYPES)},
+)
+
+
+def _content(blob: Any) -> Response:
+    service = get_service()
+    return responses.content(
+        blob, current(), service.settings.stream_max_bytes, service.read, service.short_link
     )
-    if parse_bool("redirect", params.get("redirect")):
-        return Response(
-            body="", status_code=302, headers={"Location": link["url"], "Cache-Control": "no-store"}
-        )
-    return Response(body=link, status_code=200, headers={"Cache-Control": "no-store"})
 
 
-def _content(image_id: str, rendition: RenditionName | None) -> Response:
-    request = current()
-    result = get_service().content(
-        caller(),
-        image_id,
-        request.headers.get("accept"),
-        request.headers.get("if-none-match"),
-        rendition,
-    )
-    if result.status == 302:
-        assert result.location is not None
-        return Response(
-            body="",
-            status_code=302,
-            headers={"Location": result.location, "Cache-Control": "no-store"},
-        )
-    headers: dict[str, str | list[str]] = {
-        "ETag": result.etag or "",
-        "Cache-Control": "private, max-age=3600",
-        "Vary": "Accept",
-    }
-    if result.status == 304:
-        return Response(body="", status_code=304, headers=headers)
-    assert result.content_type is not None
-    headers["Content-Type"] = result.content_type
-    return Response(body=result.body, status_code=200, headers=headers)
-
-
-@images_route("/images/{image_id}/content", methods=["GET"])
+@route(
+    "/images/{image_id}/content",
+    "GET",
+    _CONTENT,
+)
 def image_content(image_id: str) -> Response:
-    return _content(image_id, None)
+    """The image bytes: streamed when the first Accept type is the image's and it is small,
+    otherwise a 302 to a short-lived presigned URL."""
+    user = caller()
+    query(NoQuery)
+    return _content(get_service().blob(user, image_id))
 
 
-@images_route("/images/{image_id}/thumbnail", methods=["GET"])
+@route(
+    "/images/{image_id}/thumbnail",
+    "GET",
+    dataclasses.replace(_CONTENT, query=ThumbnailQuery),
+)
 def image_thumbnail(image_id: str) -> Response:
-    size = query().get("size", "small")
-    if size not in ("small", "medium"):
-        raise InvalidField("size", "must be small or medium")
-    return _content(image_id, size)  # type: ignore[arg-type]
+    """A rendition (small: 320 px, medium: 1080 px), streamed or by redirect like `/content`."""
+    user = caller()
+    params = query(ThumbnailQuery)
+    return _content(get_service().blob(user, image_id, params.size))
 
 
 # ----- events ---------------------------------------------------------------------------------
@@ -298,6 +416,11 @@ else:
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def sweep_stale_images(event: Any) -> None:
-    """Remove pending uploads that never completed, rejected images and half-done deletes."""
-    removed = get_service().sweep()
-    app.log.info("sweeper removed %d stale images", removed)
+    """Remove pending uploads that never completed, rejected images, half-done deletes, and
+    objects whose row is gone."""
+    report = get_service().sweep()
+    app.log.info(
+        "sweeper removed %d stale images and %d orphan objects",
+        report.stale_images,
+        report.orphan_objects,
+    )

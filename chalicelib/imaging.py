@@ -62,6 +62,7 @@ class Processed:
     """An accepted image: the bytes to store and what was measured from them."""
 
     original: bytes
+    content_type: str
     width: int
     height: int
     renditions: dict[RenditionName, RenditionImage]
@@ -99,6 +100,7 @@ def process(data: bytes, content_type: str, max_pixels: int) -> Processed:
         width, height = height, width
     return Processed(
         original=stored,
+        content_type=content_type,
         width=width,
         height=height,
         renditions=_renditions(decoded, orientation, _RENDITION_TYPES[content_type]),

@@ -20,24 +20,25 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+import msgspec
 from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder, Key
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import backend_call
 from chalicelib.listing import Chunk, Page, read_page
-from chalicelib.models import Image, Rendition
+from chalicelib.models import Image, parse_iso
 from chalicelib.pagination import query_digest
+from chalicelib.validation import fold
 
 IMAGE_SK = "image"
+_SWEEP_KEY = {"pk": "sweeper", "sk": "orphans"}
 BY_USER, FEED, CLEANUP = "by_user", "feed", "cleanup"
 LIST_BUDGET = 2000  # items a filtered listing may evaluate per request
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class StaleImage(Exception):
@@ -84,6 +85,16 @@ def shard_of(image_id: str, shards: int) -> int:
     return int(image_id[:8], 16) % shards
 
 
+class _Deserializer(TypeDeserializer):  # type: ignore[misc]
+    """DynamoDB numbers as ints: the table stores no fractions."""
+
+    def _deserialize_n(self, value: str) -> int:
+        return int(value)
+
+
+_deserializer = _Deserializer()
+
+
 def _dump(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
 
@@ -93,66 +104,19 @@ def _load(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _attributes(image: Image) -> dict[str, Any]:
-    """What the image row and each tag row store about the image."""
-    return {
-        "image_id": image.image_id,
-        "user_id": image.user_id,
-        "title": image.title,
-        "title_lc": image.title.casefold(),
-        "description": image.description,
-        "tags": list(image.tags),
-        "filename": image.filename,
-        "content_type": image.content_type,
-        "size": image.size,
-        "width": image.width,
-        "height": image.height,
-        "sha256": image.sha256,
-        "status": image.status,
-        "created_at": image.created_at,
-        "updated_at": image.updated_at,
-        "sort_key": image.sort_key,
-        "version": image.version,
-        "renditions": {
-            name: {
-                "content_type": r.content_type,
-                "width": r.width,
-                "height": r.height,
-                "size": r.size,
-            }
-            for name, r in image.renditions.items()
-        }
-        or None,
-    }
+    """What the image row and each tag row store: the image itself, plus what the queries
+    need (the folded title of the title filter, the sort key)."""
+    attributes: dict[str, Any] = msgspec.to_builtins(image)
+    attributes.update(title_lc=fold(image.title), sort_key=image.sort_key)
+    return attributes
 
 
 def _image(item: dict[str, Any]) -> Image:
-    data = _load(item)
-    return Image(
-        image_id=data["image_id"],
-        user_id=data["user_id"],
-        title=data["title"],
-        description=data["description"],
-        tags=tuple(data["tags"]),
-        filename=data["filename"],
-        content_type=data["content_type"],
-        size=int(data["size"]),
-        created_at=data["created_at"],
-        updated_at=data["updated_at"],
-        status=data["status"],
-        width=int(data["width"]) if "width" in data else None,
-        height=int(data["height"]) if "height" in data else None,
-        sha256=data.get("sha256"),
-        renditions={
-            name: Rendition(r["content_type"], int(r["width"]), int(r["height"]), int(r["size"]))
-            for name, r in (data.get("renditions") or {}).items()
-        },
-        version=int(data["version"]),
-        cleanup_at=data.get("cleanup_at"),
-    )
+    return msgspec.convert(_load(item), Image)
 
 
 @dataclass(frozen=True)
-class ListQuery:
+class ListFilter:
     """The filters of `GET /images`, already validated. Bounds are sort-key strings."""
 
     user_id: str | None = None
@@ -238,14 +202,7 @@ class ImageTable:
         else:
             condition = Attr("version").eq(old.version)
         image_id = (new or old).image_id  # type: ignore[union-attr]
-        builder = ConditionExpressionBuilder()
-        expr = builder.build_expression(condition)
-        guard: dict[str, Any] = {
-            "ConditionExpression": expr.condition_expression,
-            "ExpressionAttributeNames": expr.attribute_name_placeholders,
-        }
-        if expr.attribute_value_placeholders:
-            guard["ExpressionAttributeValues"] = _dump(expr.attribute_value_placeholders)
+        guard = _condition(condition)
         row_op: dict[str, Any]
         if new is not None:
             row_op = {"Put": {"TableName": self._table, "Item": _dump(self._row(new)), **guard}}
@@ -281,7 +238,8 @@ class ImageTable:
                 raise StaleImage() from exc
             if code == "TransactionCanceledException":
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+                # Another transaction on the same rows was in flight: as good as a change.
+                if reasons and reasons[0] in ("ConditionalCheckFailed", "TransactionConflict"):
                     raise StaleImage() from exc
                 if "ConditionalCheckFailed" in reasons:
                     raise IdempotencyKeyTaken() from exc
@@ -298,14 +256,8 @@ class ImageTable:
             "claimed_at": record.claimed_at,
             "expires_at": record.expires_at,
         }
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": _dump(item),
-                "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-                "ExpressionAttributeValues": _dump({":now": record.claimed_at}),
-            }
-        }
+        free = Attr("pk").not_exists() | Attr("expires_at").lt(record.claimed_at)
+        return {"Put": {"TableName": self._table, "Item": _dump(item), **_condition(free)}}
 
     @backend_call("DynamoDB")
     def get_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
@@ -333,7 +285,7 @@ class ImageTable:
     # ----- listing --------------------------------------------------------------------
 
     @backend_call("DynamoDB")
-    def list_page(self, query: ListQuery, upper: str | None, limit: int) -> Page[Image]:
+    def list_page(self, query: ListFilter, upper: str | None, limit: int) -> Page[Image]:
         """One page of `query`, older than the sort key `upper` (exclusive)."""
         if query.before is not None and (upper is None or query.before < upper):
             upper = query.before
@@ -352,7 +304,7 @@ class ImageTable:
         if query.content_type is not None:
             filters.append(Attr("content_type").eq(query.content_type))
         if query.title:
-            filters.append(Attr("title_lc").contains(query.title.casefold()))
+            filters.append(Attr("title_lc").contains(query.title))
         if query.after is not None and upper is not None and query.after >= upper:
             return Page([], None, 0)
 
@@ -430,12 +382,63 @@ class ImageTable:
         return due
 
     @backend_call("DynamoDB")
+    def statuses(self, image_ids: list[str]) -> dict[str, str]:
+        """The status of each of these images that has a row (consistent reads, 100 keys a
+        request)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(image_ids), 100):
+            keys = [
+                _dump({"pk": image_pk(i), "sk": IMAGE_SK}) for i in image_ids[start : start + 100]
+            ]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "image_id, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
+            while request:
+                got = self._client.batch_get_item(RequestItems=request)
+                for item in got["Responses"].get(self._table, []):
+                    row = _load(item)
+                    found[row["image_id"]] = row["status"]
+                request = got.get("UnprocessedKeys") or {}
+        return found
+
+    @backend_call("DynamoDB")
+    def sweep_position(self) -> str | None:
+        """Where the orphan sweep of the bucket stopped last time (an S3 key)."""
+        got = self._client.get_item(
+            TableName=self._table, Key=_dump(_SWEEP_KEY), ConsistentRead=True
+        )
+        return _load(got["Item"]).get("position") if "Item" in got else None
+
+    @backend_call("DynamoDB")
+    def save_sweep_position(self, position: str | None) -> None:
+        self._client.put_item(
+            TableName=self._table, Item=_dump({**_SWEEP_KEY, "position": position})
+        )
+
+    @backend_call("DynamoDB")
     def ping(self) -> None:
         self._client.get_item(TableName=self._table, Key=_dump({"pk": "health", "sk": "health"}))
 
 
+def _condition(condition: ConditionBase) -> dict[str, Any]:
+    """The ConditionExpression parameters of a write, built by boto3."""
+    expr = ConditionExpressionBuilder().build_expression(condition)
+    params: dict[str, Any] = {
+        "ConditionExpression": expr.condition_expression,
+        "ExpressionAttributeNames": expr.attribute_name_placeholders,
+    }
+    if expr.attribute_value_placeholders:
+        params["ExpressionAttributeValues"] = _dump(expr.attribute_value_placeholders)
+    return params
+
+
 def _epoch(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    return int(parse_iso(iso).timestamp())
 
 
 def _just_below(sort_key: str) -> str:

@@ -4,8 +4,13 @@ Life of an image: `pending` (row written, bytes not yet checked) -> `ready` (byt
 renditions made, listed) or `rejected` (bytes refused and deleted). Deleting first marks the
 row `deleting` (which hides it everywhere and drops its tag rows), then removes the objects,
 then the row. Rows that are not ready carry a cleanup time, and a scheduled sweeper removes
-what a crash or a failed backend left half-done; so an upload or a delete that fails
-half-way never leaves an object without its row or a row without its object for long.
+what a crash or a failed backend left half-done; it also walks the bucket for objects whose
+row is gone. So an upload or a delete that fails half-way, or loses a race, never leaves an
+object without its row or a row without its object for long.
+
+Concurrent changes of one image are ordered by the row's version: a write that lost the race
+(StaleImage) reads the row again and either redoes its change on the new state or answers as
+it would have had it arrived second (a second delete is a 404).
 """
 
 from __future__ import annotations
@@ -18,47 +23,49 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from chalicelib.config import Settings
 from chalicelib.errors import (
     ApiError,
     BadRequest,
     Conflict,
     Forbidden,
-    InvalidField,
     NotFound,
     Rejected,
-    TooLarge,
 )
 from chalicelib.metadata import (
     IdempotencyKeyTaken,
     IdempotencyRecord,
     ImageTable,
+    ListFilter,
     StaleImage,
 )
 from chalicelib.models import (
+    EXTENSIONS,
     RENDITION_SIDES,
     Image,
     Rendition,
     RenditionName,
+    image_id_from_key,
     image_id_from_upload_key,
     iso_millis,
     new_image_id,
+    object_keys,
     original_key,
     rendition_key,
     upload_key,
     utcnow,
 )
 from chalicelib.pagination import decode_token, encode_token
-from chalicelib.parsing import ListParams, Upload
+from chalicelib.parsing import Upload
+from chalicelib.schemas import DirectUploadRequest
 from chalicelib.storage import ImageStore, PresignedPost
 from chalicelib.validation import (
-    ACCEPTED_TYPES,
-    EXTENSIONS,
-    Fields,
     check_content,
     check_image_id,
+    check_size,
     clean_fields,
-    media_type,
 )
 
 if TYPE_CHECKING:
@@ -66,18 +73,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_UPDATE_ATTEMPTS = 3
+# How often a change that lost a race to another change of the same image is redone.
+_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
-class Content:
-    """What /content and /thumbnail answer: bytes, not-modified, or a redirect."""
+class Blob:
+    """One stored representation of a ready image: its original or a rendition."""
 
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    etag: str | None = None
-    location: str | None = None
+    key: str
+    content_type: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    expires_in: int
+    expires_at: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,12 @@ class DirectUpload:
     image: Image
     post: PresignedPost
     expires_at: str
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    stale_images: int
+    orphan_objects: int
 
 
 class ImageService:
@@ -117,27 +137,26 @@ class ImageService:
     def get(self, user: str, image_id: str) -> Image:
         return self._load(user, image_id)
 
-    def list_images(self, params: ListParams) -> tuple[list[Image], str | None]:
-        secret, digest = self.settings.token_secret, params.query.digest()
-        upper = decode_token(secret, params.next_token, digest) if params.next_token else None
-        page = self.table.list_page(params.query, upper, params.limit)
-        token = encode_token(secret, page.cursor, digest) if page.cursor else None
+    def list_images(
+        self, query: ListFilter, limit: int, next_token: str | None
+    ) -> tuple[list[Image], str | None]:
+        key, digest = self.settings.token_key, query.digest()
+        upper = decode_token(key, next_token, digest) if next_token else None
+        page = self.table.list_page(query, upper, limit)
+        token = encode_token(key, page.cursor, digest) if page.cursor else None
         return page.items, token
 
-    def resource(self, image: Image) -> dict[str, Any]:
-        """The API body of an image; ready ones carry presigned URLs for a gallery."""
-        body = image.resource()
-        if image.status == "ready":
-            seconds = self.settings.gallery_url_seconds
-            body["urls"] = {
-                "original": self.store.presigned_get(original_key(image.image_id), seconds),
-                **{
-                    name: self.store.presigned_get(rendition_key(image.image_id, name), seconds)
-                    for name in RENDITION_SIDES
-                    if name in image.renditions
-                },
-            }
-        return body
+    def gallery_urls(self, image: Image) -> dict[str, str]:
+        """Presigned GET URLs of a ready image's original and renditions."""
+        if image.status != "ready":
+            return {}
+        seconds = self.settings.gallery_url_seconds
+        keys = {"original": original_key(image.image_id)} | {
+            name: rendition_key(image.image_id, name)
+            for name in RENDITION_SIDES
+            if name in image.renditions
+        }
+        return {name: self.store.presigned_get(key, seconds) for name, key in keys.items()}
 
     def _ready(self, user: str, image_id: str) -> Image:
         image = self._load(user, image_id)
@@ -145,9 +164,7 @@ class ImageService:
             raise Conflict(f"the image is {image.status}, not ready", code="not_ready")
         return image
 
-    def download(
-        self, user: str, image_id: str, expires_in: int, attachment: bool
-    ) -> dict[str, Any]:
+    def download(self, user: str, image_id: str, expires_in: int, attachment: bool) -> Link:
         image = self._ready(user, image_id)
         name = image.filename or f"{image.image_id}.{EXTENSIONS[image.content_type]}"
         url = self.store.presigned_get(
@@ -156,41 +173,27 @@ class ImageService:
             attachment_name=name if attachment else None,
         )
         expires_at = iso_millis(self._clock() + timedelta(seconds=expires_in))
-        return {"url": url, "expires_in": expires_in, "expires_at": expires_at}
+        return Link(url, expires_in, expires_at)
 
-    def content(
-        self,
-        user: str,
-        image_id: str,
-        accept: str | None,
-        if_none_match: str | None,
-        rendition: RenditionName | None = None,
-    ) -> Content:
-        """Stream small images to clients that ask for exactly their type; redirect others."""
+    def blob(self, user: str, image_id: str, rendition: RenditionName | None = None) -> Blob:
+        """Where the original (or a rendition) of a ready image is, and what it is."""
         image = self._ready(user, image_id)
         if rendition is None:
-            key, content_type, size = original_key(image_id), image.content_type, image.size
-            etag = image.etag
-        else:
-            info: Rendition | None = image.renditions.get(rendition)
-            if info is None:
-                raise NotFound(f"the image has no {rendition} rendition")
-            key, content_type, size = (
-                rendition_key(image_id, rendition),
-                info.content_type,
-                info.size,
-            )
-            etag = f'"{image.sha256}-{rendition}"'
-        first = media_type((accept or "").split(",", 1)[0])
-        if first != content_type or size > self.settings.stream_max_bytes:
-            url = self.store.presigned_get(key, self.settings.content_url_seconds)
-            return Content(status=302, location=url)
-        if if_none_match is not None and _etag_matches(if_none_match, etag):
-            return Content(status=304, etag=etag)
-        data = self.store.get(key)
+            return Blob(original_key(image_id), image.content_type, image.size, image.etag)
+        info = image.renditions.get(rendition)
+        if info is None:
+            raise NotFound(f"the image has no {rendition} rendition")
+        etag = f'"{image.sha256}-{rendition}"'
+        return Blob(rendition_key(image_id, rendition), info.content_type, info.size, etag)
+
+    def read(self, blob: Blob) -> bytes:
+        data = self.store.get(blob.key)
         if data is None:
             raise NotFound("the image's bytes are missing")
-        return Content(status=200, body=data, content_type=content_type, etag=etag)
+        return data
+
+    def short_link(self, blob: Blob) -> str:
+        return self.store.presigned_get(blob.key, self.settings.content_url_seconds)
 
     # ----- uploading ----------------------------------------------------------------------
 
@@ -198,10 +201,11 @@ class ImageService:
         """`POST /images`: validate, store, and return the ready image."""
         max_bytes = self.settings.max_image_bytes
         content_type = check_content(upload.data, upload.declared_type, max_bytes)
+        fields = clean_fields(upload.fields)
         request_hash = ""
         if idempotency_key is not None:
             # Hashing a 10 MiB body costs ~20 ms: only when the client asked for idempotency.
-            request_hash = _digest(upload.data, upload.declared_type, repr(upload.fields))
+            request_hash = _digest(upload.data, upload.declared_type, repr(sorted(fields.items())))
             earlier = self._replay(user, idempotency_key, request_hash)
             if earlier is not None and earlier.status != "ready":
                 raise Conflict(
@@ -211,11 +215,12 @@ class ImageService:
             if earlier is not None:
                 return earlier
         processed = self._process(upload.data, content_type, undecodable=BadRequest)
-        pending = self._new_pending(user, upload.fields, content_type, len(processed.original))
+        pending = self._new_pending(user, fields, content_type, len(processed.original))
         claim = self._claim(user, idempotency_key, request_hash, pending)
         pending = self._create(pending, claim)
         try:
-            return self._store_and_mark_ready(pending, processed)
+            self._store(pending.image_id, processed)
+            return self._mark_ready(pending, processed)
         except Exception:
             self._discard(pending, claim)
             raise
@@ -233,17 +238,16 @@ class ImageService:
         except imaging.Undecodable as exc:
             raise undecodable(str(exc), code="undecodable_image") from None
 
-    def _new_pending(self, user: str, fields: Fields, content_type: str, size: int) -> Image:
+    def _new_pending(
+        self, user: str, fields: dict[str, Any], content_type: str, size: int
+    ) -> Image:
         now = self._clock()
         image_id = new_image_id()
         created = iso_millis(now)
         return Image(
+            **{"filename": f"{image_id}.{EXTENSIONS[content_type]}", **fields},
             image_id=image_id,
             user_id=user,
-            title=fields.title,
-            description=fields.description,
-            tags=fields.tags,
-            filename=fields.filename or f"{image_id}.{EXTENSIONS[content_type]}",
             content_type=content_type,
             size=size,
             created_at=created,
@@ -263,31 +267,52 @@ class ImageService:
         assert saved is not None
         return saved
 
-    def _store_and_mark_ready(self, pending: Image, processed: Processed) -> Image:
-        image_id = pending.image_id
-        self.store.put(original_key(image_id), processed.original, pending.content_type)
+    def _store(self, image_id: str, processed: Processed) -> None:
+        self.store.put(original_key(image_id), processed.original, processed.content_type)
         for name, rendition in processed.renditions.items():
             self.store.put(rendition_key(image_id, name), rendition.data, rendition.content_type)
-        ready = pending.changed(
-            status="ready",
-            size=len(processed.original),
-            width=processed.width,
-            height=processed.height,
-            sha256=hashlib.sha256(processed.original).hexdigest(),
-            renditions={
-                name: Rendition(r.content_type, r.width, r.height, len(r.data))
-                for name, r in processed.renditions.items()
-            },
-            cleanup_at=None,
-        )
-        stored = self.table.save(pending, ready)
-        assert stored is not None
-        return stored
+
+    def _mark_ready(self, pending: Image, processed: Processed) -> Image:
+        """Make a pending image ready. If its row changed meanwhile (a PATCH of the pending
+        image), redo it on the new row; if it is gone, or is being deleted, a 404."""
+        image = pending
+        for _ in range(_ATTEMPTS):
+            ready = image.changed(
+                status="ready",
+                content_type=processed.content_type,
+                size=len(processed.original),
+                width=processed.width,
+                height=processed.height,
+                sha256=hashlib.sha256(processed.original).hexdigest(),
+                renditions={
+                    name: Rendition(
+                        content_type=r.content_type,
+                        width=r.width,
+                        height=r.height,
+                        size=len(r.data),
+                    )
+                    for name, r in processed.renditions.items()
+                },
+                cleanup_at=None,
+            )
+            try:
+                stored = self.table.save(image, ready)
+            except StaleImage:
+                current = self.table.get(pending.image_id)
+                if current is None or current.status in ("deleting", "rejected"):
+                    raise NotFound("no such image") from None
+                if current.status == "ready":
+                    return current  # finalised concurrently, from the same bytes
+                image = current
+                continue
+            assert stored is not None
+            return stored
+        raise Conflict("the image kept changing while it was being stored; retry")
 
     def _discard(self, image: Image, claim: IdempotencyRecord | None) -> None:
         """Best-effort undo of a failed upload; what fails here the sweeper removes later."""
         try:
-            self.store.delete(_object_keys(image.image_id))
+            self.store.delete(object_keys(image.image_id))
             self.table.save(image, None)
             if claim is not None:
                 self.table.release(claim)
@@ -299,36 +324,17 @@ class ImageService:
     # ----- direct-to-S3 uploads ---------------------------------------------------------
 
     def start_direct_upload(
-        self, user: str, body: dict[str, Any], idempotency_key: str | None = None
+        self, user: str, request: DirectUploadRequest, idempotency_key: str | None = None
     ) -> DirectUpload:
         """`POST /images/uploads`: a pending image and a presigned POST for its bytes."""
-        unknown = sorted(
-            set(body) - {"content_type", "size", "filename", "title", "description", "tags"}
-        )
-        if unknown:
-            raise InvalidField(unknown[0], "unknown field")
-        content_type = media_type(
-            body.get("content_type") if isinstance(body.get("content_type"), str) else None
-        )
-        if content_type not in ACCEPTED_TYPES:
-            raise InvalidField(
-                "content_type", "must be image/jpeg, image/png, image/gif or image/webp"
-            )
-        size = body.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise InvalidField("size", "must be the image's size in bytes, a positive integer")
-        limit = self.settings.max_direct_upload_bytes
-        if size > limit:
-            raise TooLarge(f"image is {size / 1048576:.1f} MiB; the limit is {limit >> 20} MiB")
-        fields = clean_fields(
-            {k: body.get(k) for k in ("filename", "title", "description", "tags")}
-        )
-        request_hash = _digest(repr(sorted(body.items())).encode())
+        check_size(request.size, self.settings.max_direct_upload_bytes)
+        fields = clean_fields(request.given())
+        request_hash = _digest(msgspec.json.encode(request))
         if idempotency_key is not None:
             earlier = self._replay(user, idempotency_key, request_hash)
             if earlier is not None:
                 return self._presign_upload(earlier)
-        pending = self._new_pending(user, fields, content_type, size)
+        pending = self._new_pending(user, fields, request.content_type, request.size)
         claim = self._claim(user, idempotency_key, request_hash, pending)
         return self._presign_upload(self._create(pending, claim))
 
@@ -348,8 +354,6 @@ class ImageService:
     def complete(self, user: str, image_id: str) -> Image:
         """`POST /images/{id}/complete`: finalise a direct upload now (idempotent)."""
         image = self._load(user, image_id, write=True)
-        if image.status == "deleting":
-            raise NotFound("no such image")
         return self._finalise(image)
 
     def finalise_uploaded_object(self, key: str) -> None:
@@ -357,7 +361,10 @@ class ImageService:
         image_id = image_id_from_upload_key(key)
         if image_id is None:
             return
-        image = self.table.get(check_image_id(image_id))
+        try:
+            image = self.table.get(check_image_id(image_id))
+        except NotFound:
+            image = None
         if image is None:
             log.warning("no image for uploaded object %s; deleting it", key)
             self.store.delete([key])
@@ -385,29 +392,28 @@ class ImageService:
         except ApiError as exc:
             self._reject(image)
             raise Rejected(f"the upload was rejected: {exc.message}") from None
-        pending = image.changed(content_type=content_type)
+        self._store(image.image_id, processed)
         try:
-            ready = self._store_and_mark_ready(pending, processed)
-        except StaleImage:
-            # Finalised (or deleted) concurrently by the event handler or another call.
-            current = self.table.get(image.image_id)
-            if current is None or current.status != "ready":
-                raise Conflict("the image changed while it was being finalised") from None
-            ready = current
-        self._forget_upload(image.image_id)
+            ready = self._mark_ready(image, processed)
+        except (NotFound, Conflict):
+            # Deleted (or refused) while we stored: what we stored belongs to no row.
+            self._delete_quietly(object_keys(image.image_id))
+            raise
+        self._delete_quietly([upload_key(image.image_id)])
         return ready
 
-    def _forget_upload(self, image_id: str) -> None:
-        """The upload object is no longer needed; if S3 refuses now, the bucket's lifecycle
-        rule on uploads/ removes it later, so the client need not see an error."""
+    def _delete_quietly(self, keys: list[str]) -> None:
+        """Objects nobody needs any more; if S3 refuses now, the orphan sweep (and, for
+        uploads/, the bucket's lifecycle rule) removes them later."""
         try:
-            self.store.delete([upload_key(image_id)])
+            self.store.delete(keys)
         except ApiError:
-            log.warning("could not delete the upload object of %s", image_id)
+            log.warning("could not delete %s; the sweeper will", keys)
 
     def _reject(self, image: Image) -> None:
         cleanup = self._clock() + timedelta(seconds=self.settings.pending_ttl_seconds)
-        with contextlib.suppress(StaleImage):  # someone else decided first
+        # If the row changed meanwhile (deleted, or finalised from the same bytes), theirs wins.
+        with contextlib.suppress(StaleImage):
             self.table.save(image, image.changed(status="rejected", cleanup_at=iso_millis(cleanup)))
         self.store.delete([upload_key(image.image_id)])
 
@@ -443,16 +449,15 @@ class ImageService:
 
     # ----- changing and deleting --------------------------------------------------------
 
-    def update(self, user: str, image_id: str, changes: dict[str, Any]) -> Image:
-        """PATCH/PUT: optimistic concurrency on the row's version, retried a few times."""
-        for _ in range(_UPDATE_ATTEMPTS):
+    def update(self, user: str, image_id: str, given: dict[str, Any]) -> Image:
+        """PATCH/PUT: optimistic concurrency on the row's version, redone if it lost a race."""
+        changes = clean_fields(given)
+        for _ in range(_ATTEMPTS):
             image = self._load(user, image_id, write=True)
             if image.status == "deleting":
                 raise NotFound("no such image")
             if not changes:
                 return image
-            if "tags" in changes:
-                changes = {**changes, "tags": tuple(changes["tags"])}
             updated = image.changed(**changes, updated_at=iso_millis(self._clock()))
             try:
                 saved = self.table.save(image, updated)
@@ -463,8 +468,16 @@ class ImageService:
         raise Conflict("the image kept changing during the update; retry", code="conflict")
 
     def delete(self, user: str, image_id: str) -> None:
-        image = self._load(user, image_id, write=True)
-        self._remove(image)
+        """DELETE: 204 once. A delete that finds the image gone (or finished by a concurrent
+        delete) is a 404, as a second delete would be; one that lost to a PATCH redoes."""
+        for _ in range(_ATTEMPTS):
+            image = self._load(user, image_id, write=True)
+            try:
+                self._remove(image)
+                return
+            except StaleImage:
+                continue
+        raise Conflict("the image kept changing during the delete; retry", code="conflict")
 
     def _remove(self, image: Image) -> None:
         if image.status != "deleting":
@@ -472,11 +485,16 @@ class ImageService:
             saved = self.table.save(image, marked)
             assert saved is not None
             image = saved
-        self.store.delete(_object_keys(image.image_id))
+        self.store.delete(object_keys(image.image_id))
         self.table.save(image, None)
 
-    def sweep(self, limit: int = 100) -> int:
-        """Remove images whose cleanup time has passed; returns how many."""
+    # ----- the sweeper ------------------------------------------------------------------
+
+    def sweep(self, limit: int = 100, objects: int = 1000) -> SweepReport:
+        """Remove images whose cleanup time has passed, and objects whose row is gone."""
+        return SweepReport(self._sweep_stale(limit), self.sweep_orphans(objects))
+
+    def _sweep_stale(self, limit: int) -> int:
         removed = 0
         for image in self.table.due_for_cleanup(iso_millis(self._clock()), limit):
             try:
@@ -485,6 +503,33 @@ class ImageService:
             except StaleImage:
                 continue  # it changed (completed, updated) since the query: not stale
         return removed
+
+    def sweep_orphans(self, budget: int) -> int:
+        """Walk the next `budget` objects of the bucket (resuming where the last run stopped;
+        one key read per image id, no Scan) and remove those no row owns: objects of an
+        image whose row is gone, and upload objects of images already ready. Objects younger
+        than ORPHAN_GRACE_SECONDS are left alone: their request may still be running."""
+        position = self.table.sweep_position() or ""
+        listed = self.store.list_objects(position, budget)
+        cutoff = self._clock() - timedelta(seconds=self.settings.orphan_grace_seconds)
+        owners: dict[str, list[str]] = {}
+        for obj in listed:
+            image_id = image_id_from_key(obj.key)
+            if image_id is not None and obj.last_modified < cutoff:
+                owners.setdefault(image_id, []).append(obj.key)
+        rows = self.table.statuses(list(owners))
+        orphans = [
+            key
+            for image_id, keys in owners.items()
+            for key in keys
+            if image_id not in rows or (rows[image_id] == "ready" and key == upload_key(image_id))
+        ]
+        for start in range(0, len(orphans), 1000):
+            self.store.delete(orphans[start : start + 1000])
+        if orphans:
+            log.warning("sweeper removed %d objects without a row: %s", len(orphans), orphans[:20])
+        self.table.save_sweep_position(listed[-1].key if len(listed) == budget else None)
+        return len(orphans)
 
     # ----- health -----------------------------------------------------------------------
 
@@ -499,23 +544,9 @@ class ImageService:
         return checks
 
 
-def _object_keys(image_id: str) -> list[str]:
-    return [
-        original_key(image_id),
-        rendition_key(image_id, "small"),
-        rendition_key(image_id, "medium"),
-        upload_key(image_id),
-    ]
-
-
 def _digest(*parts: bytes | str) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode() if isinstance(part, str) else part)
         h.update(b"\x1f")
     return h.hexdigest()
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    candidates = [c.strip() for c in header.split(",")]
-    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)

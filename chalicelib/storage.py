@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import backend_call
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,14 @@ class ImageStore:
                 {"Error": {"Code": error.get("Code"), "Message": error.get("Message")}},
                 "DeleteObjects",
             )
+
+    @backend_call("S3")
+    def list_objects(self, start_after: str, limit: int) -> list[StoredObject]:
+        """Up to `limit` objects after the key `start_after`, in key order."""
+        got = self._client.list_objects_v2(
+            Bucket=self._bucket, StartAfter=start_after, MaxKeys=limit
+        )
+        return [StoredObject(obj["Key"], obj["LastModified"]) for obj in got.get("Contents", [])]
 
     def presigned_get(
         self,

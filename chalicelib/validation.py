@@ -1,24 +1,26 @@
-"""Content and metadata rules: image type from the bytes, size limits, field limits."""
+"""Content and field rules: image type from the bytes, size limits, and how each field a
+client sets is cleaned (one rule per field, in `FIELD_RULES`)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import BadRequest, InvalidField, NotFound, TooLarge, UnsupportedType
+from chalicelib.models import (
+    ACCEPTED_TYPES,
+    DESCRIPTION_MAX,
+    FILENAME_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+)
 
-ACCEPTED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 NEUTRAL_TYPES = ("", "application/octet-stream")
-
-TITLE_MAX = 200
-DESCRIPTION_MAX = 2000
-FILENAME_MAX = 255
-TAG_MAX = 50
-TAGS_MAX = 20
+_TYPE_NAMES = "JPEG, PNG, GIF or WebP"
 
 IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 _TAG_PUNCTUATION = frozenset("_-")
@@ -45,20 +47,25 @@ def media_type(header: str | None) -> str:
     return _ALIASES.get(value) or value
 
 
+def check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise TooLarge(
+            f"the image is {mib(size)}; the limit here is {mib(max_bytes)}: upload larger "
+            "images directly to S3 with POST /images/uploads"
+        )
+
+
 def check_content(data: bytes, declared: str | None, max_bytes: int) -> str:
     """The real content type of an upload, or the contract's 400/413/415."""
     if not data:
         raise BadRequest("the image is empty", code="empty_image")
-    if len(data) > max_bytes:
-        raise TooLarge(f"image is {_mib(len(data))}; the limit is {_mib(max_bytes)}")
+    check_size(len(data), max_bytes)
     declared_type = media_type(declared)
     if declared_type not in NEUTRAL_TYPES and declared_type not in ACCEPTED_TYPES:
-        raise UnsupportedType(
-            f"{declared_type} is not an accepted image type; send JPEG, PNG, GIF or WebP"
-        )
+        raise UnsupportedType(f"{declared_type} is not an accepted image type; send {_TYPE_NAMES}")
     actual = sniff_type(data)
     if actual is None:
-        raise UnsupportedType("the content is not a JPEG, PNG, GIF or WebP image")
+        raise UnsupportedType(f"the content is not a {_TYPE_NAMES} image")
     if declared_type not in NEUTRAL_TYPES and declared_type != actual:
         raise UnsupportedType(f"declared {declared_type} but the content is {actual}")
     return actual
@@ -70,14 +77,26 @@ def check_image_id(image_id: str) -> str:
     return image_id
 
 
-def _mib(size: int) -> str:
+def mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB" if size % (1024 * 1024) else f"{size >> 20} MiB"
 
 
-def _text(field: str, value: Any, limit: int, *, multiline: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidField(field, "must be a string")
-    text = unicodedata.normalize("NFC", value).strip()
+def fold(text: str) -> str:
+    """The form titles are compared in: NFC, then case-folded (stored and searched alike)."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def check_unicode(field: str, text: str) -> str:
+    """JSON can carry lone surrogates (`"\\ud800"`), which no store can hold: a 400."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidField(field, "is not valid Unicode text (it holds a lone surrogate)") from None
+    return text
+
+
+def _text(field: str, value: str, limit: int, *, multiline: bool) -> str:
+    text = unicodedata.normalize("NFC", check_unicode(field, value)).strip()
     if len(text) > limit:
         raise InvalidField(field, f"is {len(text)} characters; at most {limit} are allowed")
     allowed = "\n\r\t" if multiline else ""
@@ -86,15 +105,15 @@ def _text(field: str, value: Any, limit: int, *, multiline: bool) -> str:
     return text
 
 
-def clean_title(value: Any) -> str:
+def clean_title(value: str) -> str:
     return _text("title", value, TITLE_MAX, multiline=False)
 
 
-def clean_description(value: Any) -> str:
+def clean_description(value: str) -> str:
     return _text("description", value, DESCRIPTION_MAX, multiline=True)
 
 
-def clean_filename(value: Any) -> str:
+def clean_filename(value: str) -> str:
     """Only the last path component is kept: filenames are metadata, never S3 keys."""
     name = _text("filename", value, 4 * FILENAME_MAX, multiline=False)
     name = re.split(r"[\\/]", name)[-1].strip()
@@ -107,71 +126,37 @@ def _tag_char_ok(c: str) -> bool:
     return c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LM" or c.isdecimal()
 
 
-def clean_tags(value: Any, field: str = "tags") -> list[str]:
+def clean_tag(value: str, field: str = "tags") -> str:
+    tag = unicodedata.normalize("NFC", check_unicode(field, value)).strip().lower()
+    if not 1 <= len(tag) <= TAG_MAX:
+        raise InvalidField(field, f"each tag must be 1-{TAG_MAX} characters, got {tag!r}")
+    if not all(_tag_char_ok(c) for c in tag):
+        raise InvalidField(field, f"{tag!r}: tags are made of letters, digits, '_' and '-' only")
+    return tag
+
+
+def clean_tags(value: list[str] | str) -> tuple[str, ...]:
     """Tags from a list or a comma-separated string: trimmed, lowercased, deduplicated."""
-    if isinstance(value, str):
-        items: list[Any] = [] if not value.strip() else value.split(",")
-    elif isinstance(value, list):
-        items = value
-    else:
-        raise InvalidField(field, "must be a list of strings or a comma-separated string")
-    tags: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidField(field, "every tag must be a string")
-        tag = unicodedata.normalize("NFC", item).strip().lower()
-        if not 1 <= len(tag) <= TAG_MAX:
-            raise InvalidField(field, f"each tag must be 1-{TAG_MAX} characters, got {tag!r}")
-        if not all(_tag_char_ok(c) for c in tag):
-            raise InvalidField(
-                field, f"{tag!r}: tags are made of letters, digits, '_' and '-' only"
-            )
-        if tag not in tags:
-            tags.append(tag)
+    items = (value.split(",") if value.strip() else []) if isinstance(value, str) else value
+    tags = tuple(dict.fromkeys(clean_tag(item) for item in items))
     if len(tags) > TAGS_MAX:
-        raise InvalidField(field, f"at most {TAGS_MAX} tags are allowed, got {len(tags)}")
+        raise InvalidField("tags", f"at most {TAGS_MAX} tags are allowed, got {len(tags)}")
     return tags
 
 
-@dataclass(frozen=True)
-class Fields:
-    """Client-supplied metadata of an image, already validated."""
-
-    title: str = ""
-    description: str = ""
-    tags: tuple[str, ...] = ()
-    filename: str = ""
-
-
-def clean_fields(raw: dict[str, Any]) -> Fields:
-    """Validate the optional title/description/tags/filename of an upload."""
-    return Fields(
-        title=clean_title(raw["title"]) if raw.get("title") is not None else "",
-        description=(
-            clean_description(raw["description"]) if raw.get("description") is not None else ""
-        ),
-        tags=tuple(clean_tags(raw["tags"])) if raw.get("tags") is not None else (),
-        filename=clean_filename(raw["filename"]) if raw.get("filename") is not None else "",
-    )
+# How each field a client may set is cleaned; a field without a rule is taken as decoded.
+FIELD_RULES: dict[str, Callable[[Any], Any]] = {
+    "title": clean_title,
+    "description": clean_description,
+    "tags": clean_tags,
+    "filename": clean_filename,
+}
 
 
-UPDATABLE = ("title", "description", "tags")
+def clean_fields(given: dict[str, Any]) -> dict[str, Any]:
+    """The fields a client sent, each cleaned by its rule."""
+    return {name: FIELD_RULES.get(name, _same)(value) for name, value in given.items()}
 
 
-def clean_update(body: Any) -> dict[str, Any]:
-    """The fields of a PATCH/PUT body; unknown fields are a 400."""
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_body")
-    unknown = sorted(set(body) - set(UPDATABLE))
-    if unknown:
-        raise InvalidField(
-            unknown[0], f"unknown field; updatable fields are {', '.join(UPDATABLE)}"
-        )
-    changes: dict[str, Any] = {}
-    if "title" in body:
-        changes["title"] = clean_title(body["title"])
-    if "description" in body:
-        changes["description"] = clean_description(body["description"])
-    if "tags" in body:
-        changes["tags"] = clean_tags(body["tags"])
-    return changes
+def _same(value: Any) -> Any:
+    return value

@@ -389,8 +389,8 @@ def seed(dynamodb: Any, table_name: str, first: int, how_many: int, feed_shards:
     table = ImageTable(recorder, table_name, feed_shards)
     epoch = datetime(2025, 1, 1, tzinfo=UTC)
     renditions = {
-        "small": Rendition("image/jpeg", 320, 240, 20_000),
-        "medium": Rendition("image/jpeg", 1080, 810, 120_000),
+        "small": Rendition(content_type="image/jpeg", width=320, height=240, size=20_000),
+        "medium": Rendition(content_type="image/jpeg", width=1080, height=810, size=120_000),
     }
     for n in range(first, first + how_many):
         image_id = new_image_id()
@@ -432,7 +432,8 @@ def listing(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
     import app as app_module
     from chalicelib.aws import dynamodb_client
     from chalicelib.metadata import ImageTable
-    from chalicelib.parsing import parse_list_params
+    from chalicelib.parsing import decode_params, list_filter
+    from chalicelib.schemas import ListQuery
     from chalicelib.service import ImageService
     from scripts.create_resources import create_table
 
@@ -481,8 +482,8 @@ def listing(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
         pages = page_size = 0
         while True:
             # The default page size, as a client that does not ask for one gets.
-            params = parse_list_params({"tag": TAG, **({"next_token": token} if token else {})})
-            items, token = service.list_images(params)
+            params = decode_params({"tag": TAG}, ListQuery)
+            items, token = service.list_images(list_filter(params), params.limit, token)
             listed += len(items)
             pages, page_size = pages + 1, params.limit
             seen.update(image.image_id for image in items)

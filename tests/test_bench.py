@@ -14,6 +14,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+# It starts moto's server, chalice local and `make package`: not part of the quick unit loop.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {
     "upload_overhead",

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 
 import app as app_module
 from chalicelib.models import upload_key, utcnow
+from chalicelib.service import SweepReport
 from tests.conftest import ALICE, BOB, BUCKET, SESSION, photo
 from tests.helpers import body, row_keys, stored_keys
 from tests.test_upload import assert_error
@@ -271,7 +272,7 @@ def test_stale_pending_uploads_are_swept(client, service, images):
 
 def test_pending_uploads_younger_than_the_ttl_stay(client, service):
     image_id = body(start(client))["image"]["image_id"]
-    assert app_module.get_service().sweep() == 0
+    assert app_module.get_service().sweep() == SweepReport(stale_images=0, orphan_objects=0)
     assert body(client.http.get(f"/images/{image_id}", headers=ALICE))["status"] == "pending"
 
 

@@ -41,7 +41,8 @@ def test_raw_body_round_trip_is_byte_exact(client, images, content_type):
     )
     assert response.status_code == 201, response.body
     image = body(response)
-    assert response.headers["Location"] == f"/images/{image['image_id']}"
+    # Absolute, on the request's own host (the test client sends none: localhost).
+    assert response.headers["Location"] == f"http://localhost/images/{image['image_id']}"
     assert image["status"] == "ready"
     assert image["content_type"] == content_type
     assert image["size"] == len(data)

@@ -34,7 +34,9 @@ def test_the_whole_contract_over_http(stack, http, user):
     assert response.status_code == 201, response.text
     image = response.json()
     image_id = image["image_id"]
-    assert response.headers["Location"] == f"/images/{image_id}"
+    location = response.headers["Location"]
+    assert location == f"{stack.base}/images/{image_id}"
+    assert http.get(location, headers=user).json()["image_id"] == image_id  # it can be followed
     assert image["sha256"] == hashlib.sha256(JPEG).hexdigest()
 
     raw = http.post(

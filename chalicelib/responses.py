@@ -1,0 +1,112 @@
+"""The HTTP edge: turning the service's results into responses (status, headers, bodies,
+content negotiation and conditional requests). The service knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+from chalice.app import Request, Response
+
+from chalicelib.models import Image
+from chalicelib.schemas import DirectUploadStarted, ImageResource, UploadForm
+from chalicelib.service import Blob, DirectUpload
+from chalicelib.validation import media_type
+
+_ENCODER = msgspec.json.Encoder()
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response from structs, dicts and lists (encoded once, by msgspec)."""
+    return Response(
+        body=_ENCODER.encode(body).decode(),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def resource(image: Image, urls: Mapping[str, str]) -> msgspec.Struct:
+    """The API body of an image: its public fields; ready images add renditions and URLs."""
+    fields = {
+        name: getattr(image, name)
+        for name in ImageResource.__struct_fields__
+        if hasattr(image, name)
+    }
+    if image.status != "ready":
+        del fields["renditions"]
+    if urls:
+        fields["urls"] = dict(urls)
+    return ImageResource(**fields)
+
+
+def direct_upload(started: DirectUpload, urls: Mapping[str, str]) -> msgspec.Struct:
+    form = UploadForm(
+        method="POST",
+        url=started.post.url,
+        fields=started.post.fields,
+        expires_at=started.expires_at,
+    )
+    return DirectUploadStarted(image=resource(started.image, urls), upload=form)
+
+
+def redirect(url: str) -> Response:
+    return Response(body="", status_code=302, headers={"Location": url, **NO_STORE})
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204)
+
+
+def content(
+    blob: Blob,
+    request: Request,
+    stream_max_bytes: int,
+    read: Callable[[Blob], bytes],
+    link: Callable[[Blob], str],
+) -> Response:
+    """The bytes when the client's first Accept type is exactly the blob's and it is small
+    enough to pass through API Gateway (with an ETag, and 304 on a match); otherwise a 302 to
+    a short-lived presigned URL, so that every client receives bytes, whatever it accepts."""
+    accept = request.headers.get("accept") or ""
+    first = media_type(accept.split(",", 1)[0])
+    if first != blob.content_type or blob.size > stream_max_bytes:
+        return redirect(link(blob))
+    headers: dict[str, str | list[str]] = {
+        "ETag": blob.etag,
+        "Cache-Control": "private, max-age=3600",
+        "Vary": "Accept",
+    }
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, blob.etag):
+        return Response(body="", status_code=304, headers=headers)
+    headers["Content-Type"] = blob.content_type
+    return Response(body=read(blob), status_code=200, headers=headers)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    candidates = [c.strip() for c in header.split(",")]
+    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+
+
+def absolute_url(request: Request, path: str) -> str:
+    """`path` (relative to the API root) as an absolute URL on the host and under the prefix
+    the request came through: `/api` behind an API Gateway stage, LocalStack's
+    `/restapis/{id}/{stage}/_user_request_`, nothing locally."""
+    headers = request.headers
+    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
+    host = headers.get("host") or "localhost"
+    return f"{scheme}://{host}{api_root(request)}{path}"
+
+
+def api_root(request: Request) -> str:
+    """The path prefix in front of the API's own paths in the URL the client used."""
+    context = request.context or {}
+    full = str(context.get("path") or "")
+    resource_path = str(context.get("resourcePath") or "")
+    for name, value in (request.uri_params or {}).items():
+        resource_path = resource_path.replace("{" + name + "}", value)
+    if resource_path and full.endswith(resource_path):
+        return full[: len(full) - len(resource_path)].rstrip("/")
+    return ""
