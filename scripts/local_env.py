@@ -46,6 +46,7 @@ class Emulator:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # the listening socket too
 
 
 def start_emulator(port: int | None = None) -> Emulator:
@@ -73,7 +74,15 @@ def start_emulator(port: int | None = None) -> Emulator:
     server = make_server(
         "127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
     )
-    threading.Thread(target=server.serve_forever, name="moto-server", daemon=True).start()
+
+    def serve() -> None:
+        # Process-directed signals (Ctrl-C, SIGTERM) should reach the main thread, which may
+        # be blocked in a system call that only a signal delivered to it interrupts; the
+        # request threads started from here inherit the mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        server.serve_forever()
+
+    threading.Thread(target=serve, name="moto-server", daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/moto-api/", timeout=15)
     return Emulator(server, url)
@@ -90,42 +99,57 @@ def app_environment(endpoint_url: str) -> dict[str, str]:
 def start_chalice_local(
     port: int, endpoint_url: str, *, autoreload: bool = False, log: IO[bytes] | None = None
 ) -> subprocess.Popen[bytes]:
-    """`chalice local --stage local` on 127.0.0.1:port; output to `log` (default: ours)."""
+    """`chalice local --stage local` on 127.0.0.1:port; output to `log` (default: ours).
+
+    It runs in a session of its own (no controlling terminal: a closing terminal or Ctrl-C
+    reaches only us, and we stop it; `stop_process` stops its whole group, the autoreload worker
+    included). It also dies with this process, however this process ends, SIGKILL included: it
+    holds the read end of a pipe whose only write end is ours, and stops its group when the
+    pipe reads EOF, which the kernel makes happen when we exit. (A child made by a bare
+    `os.fork()` of this process would inherit the write end and keep it alive; `subprocess`
+    children do not: the end is close-on-exec.)"""
     chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    command = [
-        chalice,
-        "local",
-        "--stage",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [chalice, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port)]
     if not autoreload:
         command.append("--no-autoreload")
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=app_environment(endpoint_url),
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
+    lifeline, ours = os.pipe()  # both close-on-exec; pass_fds hands the child `lifeline` only
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.local_env", str(lifeline), *command],
+            cwd=ROOT,
+            env=app_environment(endpoint_url),
+            stdout=log,
+            stderr=log,
+            pass_fds=(lifeline,),
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(ours)
+        raise
+    finally:
+        os.close(lifeline)
+    _LIFELINES[process.pid] = ours
+    return process
+
+
+_LIFELINES: dict[int, int] = {}  # child pid -> our end of its lifeline
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     """Stop a process started in its own session, children included."""
-    if process.poll() is not None:
-        return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
     except ProcessLookupError:
-        return
+        pass
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    finally:
+        lifeline = _LIFELINES.pop(process.pid, None)
+        if lifeline is not None:
+            os.close(lifeline)
 
 
 def wait_for(url: str, timeout: float = 30, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -143,3 +167,29 @@ def wait_for(url: str, timeout: float = 30, process: subprocess.Popen[bytes] | N
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer within {timeout:.0f} s") from None
             time.sleep(0.1)
+
+
+def _run_chalice(lifeline: int, command: list[str]) -> None:
+    """The child side of `start_chalice_local`: the chalice CLI in this process, and a thread
+    that stops this process group once `lifeline` reads EOF (the parent is gone)."""
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(lifeline, 512):
+                    break
+            except OSError:
+                break
+        if os.getpgrp() == os.getpid():  # our own group: the autoreload worker is in it
+            os.killpg(0, signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+    from chalice.cli import main
+
+    sys.argv = command  # as the `chalice` script would see them (autoreload re-runs them)
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _run_chalice(int(sys.argv[1]), sys.argv[2:])

@@ -44,10 +44,10 @@ def test_owner_updates_title_description_and_tags(client, image, method):
     assert updated["tags"] == ["beach", "night"]
     assert updated["updated_at"] >= image["updated_at"]
     assert updated["created_at"] == image["created_at"]
-    assert body(client.http.get(f"/images/{image['image_id']}", headers=BOB)) == {
-        **updated,
-        "urls": body(client.http.get(f"/images/{image['image_id']}", headers=BOB))["urls"],
-    }
+    # Presigned URLs are signed at each request: compare which there are, not their bytes.
+    got = body(client.http.get(f"/images/{image['image_id']}", headers=BOB))
+    assert got.keys() == updated.keys() and got["urls"].keys() == updated["urls"].keys()
+    assert {**got, "urls": None} == {**updated, "urls": None}
 
 
 def test_tag_lookups_reflect_an_update_at_once(client, image):
