@@ -47,24 +47,47 @@ ALICE = {"X-User-Id": "alice"}
 BOB = {"X-User-Id": "bob"}
 
 
-def make_service(settings: Settings = SETTINGS) -> ImageService:
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[dict[str, Any]]:
+    """moto's in-process mock, once per test module (ended before any module that talks to
+    a real emulator over HTTP), with the bucket, the table and one pair of clients."""
+    with mock_aws():
+        create_resources(BUCKET, TABLE, REGION, session=SESSION)
+        yield {"s3": s3_client(REGION), "dynamodb": dynamodb_client(REGION)}
+
+
+def _reset() -> None:
+    """Empty the bucket and the table (recreating them if a test removed them)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.s3.models import s3_backends
+
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables
+    buckets = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets
+    if TABLE not in tables or BUCKET not in buckets:
+        create_resources(BUCKET, TABLE, REGION, session=SESSION)
+    tables[TABLE].items.clear()
+    buckets[BUCKET].keys.clear()
+
+
+def make_service(clients: dict[str, Any], settings: Settings = SETTINGS) -> ImageService:
     return ImageService(
         settings,
-        ImageStore(s3_client(settings.region), settings.bucket_name),
-        ImageTable(dynamodb_client(settings.region), settings.table_name, settings.feed_shards),
+        ImageStore(clients["s3"], settings.bucket_name),
+        ImageTable(clients["dynamodb"], settings.table_name, settings.feed_shards),
     )
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        create_resources(BUCKET, TABLE, REGION, session=SESSION)
-        yield
+def aws(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """An empty bucket and table for this test."""
+    _reset()
+    yield emulator
 
 
 @pytest.fixture
-def service(aws: None) -> Iterator[ImageService]:
-    built = make_service()
+def service(aws: dict[str, Any]) -> Iterator[ImageService]:
+    built = make_service(aws)
     app_module._service = built
     yield built
     app_module._service = None

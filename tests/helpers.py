@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
 from chalice.test import Client
 
 from tests.conftest import ALICE, BUCKET, SCAN_ALLOWED, SESSION, TABLE
@@ -109,3 +110,51 @@ def table_items() -> list[dict[str, Any]]:
 
 def row_keys() -> list[str]:
     return sorted(f"{item['pk']['S']}|{item['sk']['S']}" for item in table_items())
+
+
+def assert_error(response, status: int, code: str | None = None, field: str | None = None):
+    assert response.status_code == status, response.body
+    assert response.headers["Content-Type"] == "application/json"
+    error = body(response)["error"]
+    assert set(error) >= {"code", "message"} and error["message"]
+    if code is not None:
+        assert error["code"] == code
+    if field is not None:
+        assert error["field"] == field
+    assert "Traceback" not in response.body.decode()
+
+
+# ----- direct uploads ---------------------------------------------------------------------
+
+
+def start(client, headers=ALICE, **doc):
+    doc = {"content_type": "image/jpeg", "size": 1000, **doc}
+    return client.http.post(
+        "/images/uploads",
+        headers={**headers, "Content-Type": "application/json"},
+        body=json.dumps(doc),
+    )
+
+
+def post_to_s3(upload: dict[str, Any], data: bytes, content_type: str) -> requests.Response:
+    """What a browser or phone does with the presigned POST."""
+    response = requests.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("x", data, content_type)},
+        timeout=60,
+    )
+    assert response.status_code in (200, 204), response.text
+    return response
+
+
+def begin(client, data: bytes, content_type: str = "image/jpeg", **doc):
+    response = start(client, content_type=content_type, size=len(data), **doc)
+    assert response.status_code == 201, response.body
+    started = body(response)
+    post_to_s3(started["upload"], data, content_type)
+    return started["image"]["image_id"], started
+
+
+def complete(client, image_id, headers=ALICE):
+    return client.http.post(f"/images/{image_id}/complete", headers=headers)

@@ -7,7 +7,6 @@ import json
 import struct
 import zlib
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import requests
@@ -17,41 +16,15 @@ import app as app_module
 from chalicelib.models import upload_key, utcnow
 from chalicelib.service import SweepReport
 from tests.conftest import ALICE, BOB, BUCKET, SESSION, photo
-from tests.helpers import body, row_keys, stored_keys
-from tests.test_upload import assert_error
-
-
-def start(client, headers=ALICE, **doc):
-    doc = {"content_type": "image/jpeg", "size": 1000, **doc}
-    return client.http.post(
-        "/images/uploads",
-        headers={**headers, "Content-Type": "application/json"},
-        body=json.dumps(doc),
-    )
-
-
-def post_to_s3(upload: dict[str, Any], data: bytes, content_type: str) -> requests.Response:
-    """What a browser or phone does with the presigned POST."""
-    response = requests.post(
-        upload["url"],
-        data=upload["fields"],
-        files={"file": ("x", data, content_type)},
-        timeout=60,
-    )
-    assert response.status_code in (200, 204), response.text
-    return response
-
-
-def begin(client, data: bytes, content_type: str = "image/jpeg", **doc):
-    response = start(client, content_type=content_type, size=len(data), **doc)
-    assert response.status_code == 201, response.body
-    started = body(response)
-    post_to_s3(started["upload"], data, content_type)
-    return started["image"]["image_id"], started
-
-
-def complete(client, image_id, headers=ALICE):
-    return client.http.post(f"/images/{image_id}/complete", headers=headers)
+from tests.helpers import (
+    assert_error,
+    begin,
+    body,
+    complete,
+    row_keys,
+    start,
+    stored_keys,
+)
 
 
 def test_start_returns_a_pending_image_and_a_pinned_post_policy(client):

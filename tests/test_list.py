@@ -9,8 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import ALICE, BOB, photo
-from tests.helpers import body, json_upload, raw_upload
-from tests.test_upload import assert_error
+from tests.helpers import assert_error, body, json_upload, raw_upload
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 TINY = {fmt: photo(fmt, size=(8, 8)) for fmt in ("PNG", "GIF", "JPEG")}

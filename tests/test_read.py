@@ -10,8 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from tests.conftest import ALICE, BOB, SESSION, photo
-from tests.helpers import body, raw_upload
-from tests.test_upload import assert_error
+from tests.helpers import assert_error, body, raw_upload
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from chalicelib.config import Settings
 from chalicelib.models import utcnow
 from chalicelib.parsing import upload_body_limit
 from tests.conftest import ALICE, BOB, photo
-from tests.helpers import body, raw_upload, row_keys, stored_keys, table_items
-from tests.test_upload import assert_error
+from tests.helpers import assert_error, body, raw_upload, row_keys, stored_keys, table_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from tests.conftest import ALICE, BOB
-from tests.helpers import body, raw_upload, row_keys, stored_keys
-from tests.test_upload import assert_error
+from tests.helpers import assert_error, body, raw_upload, row_keys, stored_keys
 
 
 @pytest.fixture

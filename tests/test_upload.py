@@ -11,6 +11,7 @@ from chalice.test import Client
 
 from tests.conftest import ALICE, photo
 from tests.helpers import (
+    assert_error,
     body,
     json_upload,
     multipart,
@@ -123,18 +124,6 @@ def test_unicode_tags_and_titles(client, images):
 
 
 # ----- refusals ------------------------------------------------------------------------------
-
-
-def assert_error(response, status: int, code: str | None = None, field: str | None = None):
-    assert response.status_code == status, response.body
-    assert response.headers["Content-Type"] == "application/json"
-    error = body(response)["error"]
-    assert set(error) >= {"code", "message"} and error["message"]
-    if code is not None:
-        assert error["code"] == code
-    if field is not None:
-        assert error["field"] == field
-    assert "Traceback" not in response.body.decode()
 
 
 def assert_nothing_stored():
