@@ -58,7 +58,7 @@ def emulator() -> Iterator[dict[str, Any]]:
 
 def _reset() -> None:
     """Empty the bucket and the table (recreating them if a test removed them)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
 
