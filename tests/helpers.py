@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import requests
 from chalice.test import Client
 
+import app as app_module
 from tests.conftest import ALICE, BUCKET, SCAN_ALLOWED, SESSION, TABLE
 
 
@@ -122,6 +123,52 @@ def assert_error(response, status: int, code: str | None = None, field: str | No
     if field is not None:
         assert error["field"] == field
     assert "Traceback" not in response.body.decode()
+
+
+# ----- API Gateway events ---------------------------------------------------------------
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    resource: str,
+    *,
+    headers: dict[str, str],
+    claims: dict[str, str] | None,
+    body: bytes = b"",
+    path_parameters: dict[str, str] | None = None,
+    context_path: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway (REST, proxy) event as the Lambda receives it behind a Cognito
+    authorizer: the verified token's claims are in requestContext.authorizer.claims."""
+    context: dict[str, Any] = {
+        "resourcePath": resource,
+        "httpMethod": method,
+        "path": path if context_path is None else context_path,
+        "requestId": "test",
+        "stage": "api",
+    }
+    if claims is not None:
+        context["authorizer"] = {"claims": claims}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": context,
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+def call(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = app_module.app(event, None)
+    return response
 
 
 # ----- direct uploads ---------------------------------------------------------------------

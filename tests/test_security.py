@@ -18,50 +18,20 @@ from chalicelib.config import Settings
 from chalicelib.models import utcnow
 from chalicelib.parsing import upload_body_limit
 from tests.conftest import ALICE, BOB, photo
-from tests.helpers import assert_error, body, raw_upload, row_keys, stored_keys, table_items
+from tests.helpers import (
+    assert_error,
+    body,
+    call,
+    proxy_event,
+    raw_upload,
+    row_keys,
+    stored_keys,
+    table_items,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # ----- production identity ------------------------------------------------------------------
-
-
-def proxy_event(
-    method: str,
-    path: str,
-    resource: str,
-    *,
-    headers: dict[str, str],
-    claims: dict[str, str] | None,
-    body: bytes = b"",
-    path_parameters: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """An API Gateway (REST, proxy) event as the Lambda receives it behind a Cognito
-    authorizer: the verified token's claims are in requestContext.authorizer.claims."""
-    import base64
-
-    context: dict[str, Any] = {
-        "resourcePath": resource,
-        "httpMethod": method,
-        "path": path,
-        "requestId": "test",
-        "stage": "api",
-    }
-    if claims is not None:
-        context["authorizer"] = {"claims": claims}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": context,
-        "body": base64.b64encode(body).decode() if body else None,
-        "isBase64Encoded": bool(body),
-    }
 
 
 @pytest.fixture
@@ -75,11 +45,6 @@ def cognito(service, monkeypatch):
     )
     monkeypatch.setattr(app_module, "SETTINGS", settings)
     return settings
-
-
-def call(event: dict[str, Any]) -> dict[str, Any]:
-    response: dict[str, Any] = app_module.app(event, None)
-    return response
 
 
 def test_cognito_identity_is_the_sub_claim_and_x_user_id_is_ignored(cognito):
