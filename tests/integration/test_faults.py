@@ -20,9 +20,10 @@ from chalicelib.metadata import ImageTable
 from chalicelib.models import utcnow
 from chalicelib.service import ImageService
 from chalicelib.storage import ImageStore
-from tests.conftest import BUCKET, SCAN_ALLOWED, SETTINGS, TABLE, photo
+from tests.conftest import BUCKET, SETTINGS, TABLE, photo
 from tests.integration.conftest import Stack
 from tests.integration.fault_proxy import Call
+from tests.integration.invariants import check_store
 
 pytestmark = pytest.mark.integration
 
@@ -129,38 +130,6 @@ def sweeper(stack: Stack) -> ImageService:
     )
 
 
-def check_consistency(stack: Stack, *, settled: bool) -> None:
-    objects = stack.objects()
-    SCAN_ALLOWED.append(True)
-    try:
-        items = [
-            item
-            for page in stack.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
-            for item in page["Items"]
-        ]
-    finally:
-        SCAN_ALLOWED.pop()
-    rows = {i["image_id"]["S"]: i for i in items if i["sk"]["S"] == "image"}
-    for key in objects:
-        image_id = key.split("/")[1]
-        assert image_id in rows, f"orphan object {key}"
-    for image_id, row in rows.items():
-        status = row["status"]["S"]
-        if status == "ready":
-            for name in ("original", "small", "medium"):
-                assert f"images/{image_id}/{name}" in objects, f"{image_id} lost {name}"
-        elif settled:
-            raise AssertionError(f"{image_id} is still {status} after the sweeper")
-    for item in items:
-        if item["pk"]["S"].startswith("tag#"):
-            row = rows.get(item["image_id"]["S"])
-            assert row is not None, f"stale tag row {item['pk']['S']}"
-            assert row["status"]["S"] == "ready", f"tag row of a {row['status']['S']} image"
-            tag = item["pk"]["S"][4:]
-            assert {"S": tag} in row["tags"]["L"], f"stale tag row {tag}"
-            assert item["title"] == row["title"] and item["version"] == row["version"]
-
-
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_a_failure_at_each_backend_call(stack, http, name):
     positions = call_positions(stack, http, name)
@@ -181,9 +150,9 @@ def test_a_failure_at_each_backend_call(stack, http, name):
             error = response.json()["error"]
             assert error["code"] == "service_unavailable", where
             assert "injected" not in response.text and "Traceback" not in response.text, where
-        check_consistency(stack, settled=False)
+        check_store(stack, settled=False)
     sweeper(stack).sweep(limit=1000)
-    check_consistency(stack, settled=True)
+    check_store(stack, settled=True)
 
 
 def test_throttling_is_retried_by_botocore(stack, http):
