@@ -37,7 +37,7 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## only the fast in-process tests
 	$(VENV)/bin/pytest -m "not integration and not e2e" -q -rf
 
-test: lint typecheck
+test: lint typecheck corpus
 	$(VENV)/bin/pytest -q -rf
 
 bench: $(STAMP) ## performance figures against floors measured in the same run

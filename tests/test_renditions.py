@@ -1,0 +1,77 @@
+"""Renditions: what each size holds, for the images real clients send."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image as PILImage
+from PIL import ImageStat
+
+from chalicelib.imaging import process
+from tests.conftest import photo
+
+LIMIT = 64_000_000
+
+
+def decoded(data: bytes) -> PILImage.Image:
+    im = PILImage.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def test_16_bit_greyscale_png_keeps_its_tones():
+    gradient = PILImage.linear_gradient("L").resize((1600, 1200))  # 0..255 top to bottom
+    sixteen = gradient.convert("I").point(lambda v: v * 257).convert("I;16")
+    buffer = io.BytesIO()
+    sixteen.save(buffer, "PNG")
+    assert decoded(buffer.getvalue()).mode.startswith("I")
+    processed = process(buffer.getvalue(), "image/png", LIMIT)
+    for rendition in processed.renditions.values():
+        grey = decoded(rendition.data).convert("L")
+        mean = ImageStat.Stat(grey).mean[0]
+        assert 100 < mean < 155, f"{rendition.width}px rendition has mean {mean} (white is 255)"
+        assert grey.getpixel((0, 0)) < 10 and grey.getpixel((0, grey.height - 1)) > 245
+
+
+def test_a_jpeg_that_already_fits_is_its_own_rendition():
+    data = photo("JPEG", size=(300, 200), quality=60)
+    processed = process(data, "image/jpeg", LIMIT)
+    assert processed.renditions["small"].data == data
+    assert processed.renditions["medium"].data == data
+    assert (processed.renditions["small"].width, processed.renditions["small"].height) == (300, 200)
+
+
+def test_a_jpeg_that_fits_only_medium_is_medium_as_is_and_small_resized():
+    data = photo("JPEG", size=(900, 600), quality=60)
+    processed = process(data, "image/jpeg", LIMIT)
+    assert processed.renditions["medium"].data == data
+    small = processed.renditions["small"]
+    assert (small.width, small.height) == (320, 213) and len(small.data) < len(data)
+
+
+def test_a_png_that_fits_is_its_own_rendition():
+    data = photo("PNG", size=(200, 100))
+    processed = process(data, "image/png", LIMIT)
+    assert {r.data for r in processed.renditions.values()} == {data}
+
+
+def test_a_small_gif_still_is_no_bigger_than_the_gif():
+    data = photo("GIF", size=(300, 200))
+    processed = process(data, "image/gif", LIMIT)
+    for rendition in processed.renditions.values():
+        assert rendition.content_type == "image/png"
+        assert len(rendition.data) <= len(data), (len(rendition.data), len(data))
+        assert decoded(rendition.data).size == (300, 200)
+
+
+def test_an_image_that_fits_but_is_not_upright_is_turned():
+    im = PILImage.open(io.BytesIO(photo("JPEG", size=(300, 200))))
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", exif=exif)
+    processed = process(buffer.getvalue(), "image/jpeg", LIMIT)
+    assert (processed.width, processed.height) == (200, 300)
+    for rendition in processed.renditions.values():
+        assert rendition.data != buffer.getvalue()
+        assert decoded(rendition.data).size == (200, 300)
