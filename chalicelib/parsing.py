@@ -276,11 +276,13 @@ def _json_upload(body: bytes) -> Upload:
 
 
 def _b64decode(encoded: str) -> bytes:
+    """Standard or URL-safe base64, wrapped or not, padded or not."""
     compact = "".join(encoded.split())
+    padded = compact + "=" * (-len(compact) % 4)
     try:
         if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
-        return base64.b64decode(compact, validate=True)
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidField("image_base64", "is not valid base64") from None
 

@@ -56,14 +56,28 @@ def emulator() -> Iterator[dict[str, Any]]:
         yield {"s3": s3_client(REGION), "dynamodb": dynamodb_client(REGION)}
 
 
-def _reset() -> None:
-    """Empty the bucket and the table (recreating them if a test removed them)."""
+def _backends() -> tuple[dict[str, Any], dict[str, Any]]:
+    """moto's own tables and buckets (inspected directly: no request, no Scan)."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
 
-    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables
-    buckets = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets
+    return (
+        dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables,
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets,
+    )
+
+
+def store_state() -> tuple[frozenset[str], frozenset[str]]:
+    """Every object key and every row key (`pk|sk`) there is, cheaply, for before/after checks."""
+    tables, buckets = _backends()
+    rows = frozenset(f"{pk}|{sk}" for pk, by_sk in tables[TABLE].items.items() for sk in by_sk)
+    return frozenset(buckets[BUCKET].keys.keys()), rows
+
+
+def _reset() -> None:
+    """Empty the bucket and the table (recreating them if a test removed them)."""
+    tables, buckets = _backends()
     if TABLE not in tables or BUCKET not in buckets:
         create_resources(BUCKET, TABLE, REGION, session=SESSION)
     tables[TABLE].items.clear()
