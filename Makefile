@@ -7,9 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
+# Let Python cache compiled modules (and pytest its rewritten test modules): some machines set
+# PYTHONDONTWRITEBYTECODE, which makes every test run parse them all again (seconds).
+export PYTHONDONTWRITEBYTECODE :=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit bench clean
+.PHONY: help install run test lint typecheck unit docs bench clean
 
 help:
 	@printf "make %-20s %s\n" run "start the API on http://127.0.0.1:$(PORT) against an embedded AWS emulator"
@@ -34,11 +37,17 @@ lint: $(STAMP) ## ruff
 typecheck: $(STAMP) ## mypy
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) ## only the fast in-process tests
-	$(VENV)/bin/pytest -m "not integration and not e2e" -q -rf
+unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs everything)
+	@start=$$(date +%s.%N); QUICK_TESTS=1 $(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis \
+		-m "not integration and not e2e and not slow" --ignore=tests/integration --ignore=tests/e2e \
+		tests infra/localstack/lambda_executor/tests; status=$$?; \
+		printf "make unit: %.1f s\n" "$$(echo "$$(date +%s.%N) - $$start" | bc)"; exit $$status
 
 test: lint typecheck corpus
 	$(VENV)/bin/pytest -q -rf
+
+docs: $(STAMP) ## docs/api.md, the API reference, from the app's OpenAPI document
+	$(PY) scripts/api_reference.py
 
 bench: $(STAMP) ## performance figures against floors measured in the same run
 	$(PY) scripts/bench.py

@@ -53,7 +53,13 @@ def _ref(kind: type[msgspec.Struct]) -> dict[str, str]:
 
 def _parameters(operation: Operation, path: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "the server-generated id (a malformed one is a 404)",
+        }
         for name in _path_names(path)
     ]
     if operation.query is not None:

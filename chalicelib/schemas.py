@@ -23,8 +23,7 @@ from chalicelib.models import (
 )
 
 UserId = Annotated[
-    str,
-    Meta(pattern=r"^[A-Za-z0-9._@-]{1,128}$", description="1-128 of A-Z a-z 0-9 . _ @ -"),
+    str, Meta(pattern=r"^[A-Za-z0-9._@-]{1,128}$", description="only this user's images")
 ]
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="hex SHA-256 of the bytes")]
 RenditionSize = Literal["small", "medium"]
@@ -72,20 +71,26 @@ class RawUploadQuery(UploadFields, kw_only=True, forbid_unknown_fields=True):
 
 class ListQuery(Strict):
     user_id: UserId | UnsetType = UNSET
-    tag: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType = UNSET
+    tag: (
+        Annotated[str, Meta(min_length=1, max_length=200, description="only images with this tag")]
+        | UnsetType
+    ) = UNSET
     title: (
         Annotated[str, Meta(max_length=TITLE_MAX, description="case-insensitive substring")]
         | UnsetType
     ) = UNSET
-    content_type: str | UnsetType = UNSET
+    content_type: Annotated[str, Meta(description="only images of this type")] | UnsetType = UNSET
     created_after: (
         Annotated[str, Meta(description="ISO 8601 date or date-time, exclusive")] | UnsetType
     ) = UNSET
     created_before: (
         Annotated[str, Meta(description="ISO 8601 date or date-time, exclusive")] | UnsetType
     ) = UNSET
-    limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    next_token: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
+    limit: Annotated[int, Meta(ge=1, le=100, description="page size")] = 20
+    next_token: (
+        Annotated[str, Meta(min_length=1, description="from the previous page; same filters")]
+        | UnsetType
+    ) = UNSET
 
 
 class DownloadQuery(Strict):
@@ -97,7 +102,9 @@ class DownloadQuery(Strict):
 
 
 class ThumbnailQuery(Strict):
-    size: RenditionSize = "small"
+    size: Annotated[
+        RenditionSize, Meta(description="small: longest side 320 px; medium: 1080 px")
+    ] = "small"
 
 
 # ----- responses -------------------------------------------------------------------------
@@ -116,7 +123,12 @@ class ErrorBody(Struct):
 def _resource_fields() -> list[tuple[str, Any] | tuple[str, Any, Any]]:
     """The image resource: every field of the stored image but the internal ones, plus the
     presigned URLs of ready images."""
-    overrides: dict[str, Any] = {"status": Literal["pending", "ready", "rejected"]}
+    overrides: dict[str, Any] = {
+        "status": Annotated[
+            Literal["pending", "ready", "rejected"],
+            Meta(description="pending until the bytes are checked; rejected if refused"),
+        ]
+    }
     public: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         (f.name, overrides.get(f.name, f.type))
         for f in msgspec.structs.fields(Image)

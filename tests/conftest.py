@@ -39,6 +39,16 @@ from chalicelib.service import ImageService  # noqa: E402
 from chalicelib.storage import ImageStore  # noqa: E402
 from scripts.create_resources import create_resources  # noqa: E402
 
+# `make unit`, the quick loop, sets QUICK_TESTS=1: property tests then run a fifth of their
+# examples (`make test` runs them all) and tests marked `slow` are left out.
+QUICK = os.environ.get("QUICK_TESTS") == "1"
+
+
+def examples(full: int) -> int:
+    """How many examples a property test runs."""
+    return max(10, full // 5) if QUICK else full
+
+
 SETTINGS = get_settings()
 # One boto3 session for the tests' own clients: it caches the service models.
 SESSION = boto3.session.Session(region_name=SETTINGS.region)
@@ -47,13 +57,40 @@ ALICE = {"X-User-Id": "alice"}
 BOB = {"X-User-Id": "bob"}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[dict[str, Any]]:
-    """moto's in-process mock, once per test module (ended before any module that talks to
-    a real emulator over HTTP), with the bucket, the table and one pair of clients."""
-    with mock_aws():
-        create_resources(BUCKET, TABLE, REGION, session=SESSION)
-        yield {"s3": s3_client(REGION), "dynamodb": dynamodb_client(REGION)}
+class InProcessAWS:
+    """moto's in-process mock, started once for the whole session by the first test that needs
+    it, with the bucket, the table and one pair of clients. Tests that talk to a real emulator
+    over HTTP (integration, e2e) stop it first, so that it intercepts none of their calls."""
+
+    def __init__(self) -> None:
+        self._mock: Any = None
+        self.clients: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        if self._mock is None:
+            self._mock = mock_aws()
+            self._mock.start()
+            create_resources(BUCKET, TABLE, REGION, session=SESSION)
+            self.clients = {"s3": s3_client(REGION), "dynamodb": dynamodb_client(REGION)}
+        return self.clients
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+
+IN_PROCESS = InProcessAWS()
+
+
+@pytest.fixture(autouse=True)
+def _real_aws_for_integration(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+        IN_PROCESS.stop()
+
+
+def pytest_sessionfinish() -> None:
+    IN_PROCESS.stop()
 
 
 def _backends() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -71,7 +108,9 @@ def _backends() -> tuple[dict[str, Any], dict[str, Any]]:
 def store_state() -> tuple[frozenset[str], frozenset[str]]:
     """Every object key and every row key (`pk|sk`) there is, cheaply, for before/after checks."""
     tables, buckets = _backends()
-    rows = frozenset(f"{pk}|{sk}" for pk, by_sk in tables[TABLE].items.items() for sk in by_sk)
+    rows = frozenset(
+        f"{pk.value}|{sk.value}" for pk, by_sk in tables[TABLE].items.items() for sk in by_sk
+    )
     return frozenset(buckets[BUCKET].keys.keys()), rows
 
 
@@ -93,10 +132,11 @@ def make_service(clients: dict[str, Any], settings: Settings = SETTINGS) -> Imag
 
 
 @pytest.fixture
-def aws(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def aws() -> Iterator[dict[str, Any]]:
     """An empty bucket and table for this test."""
+    clients = IN_PROCESS.start()
     _reset()
-    yield emulator
+    yield clients
 
 
 @pytest.fixture

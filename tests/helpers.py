@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ import requests
 from chalice.test import Client
 
 import app as app_module
-from tests.conftest import ALICE, BUCKET, SCAN_ALLOWED, SESSION, TABLE
+from tests.conftest import ALICE, SCAN_ALLOWED, SESSION, TABLE, store_state
 
 
 def body(response: Any) -> Any:
@@ -87,14 +88,18 @@ def json_upload(
 
 
 def stored_keys() -> list[str]:
-    s3 = SESSION.client("s3")
-    listed = s3.list_objects_v2(Bucket=BUCKET)
-    return sorted(obj["Key"] for obj in listed.get("Contents", []))
+    """Every object key in the bucket (from moto's own state: no request)."""
+    return sorted(store_state()[0])
+
+
+@functools.cache
+def _dynamodb() -> Any:
+    return SESSION.client("dynamodb")
 
 
 def table_items() -> list[dict[str, Any]]:
     """Every row (tests only: the app never scans)."""
-    dynamodb = SESSION.client("dynamodb")
+    dynamodb = _dynamodb()
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": TABLE}
     SCAN_ALLOWED.append(True)
@@ -110,7 +115,8 @@ def table_items() -> list[dict[str, Any]]:
 
 
 def row_keys() -> list[str]:
-    return sorted(f"{item['pk']['S']}|{item['sk']['S']}" for item in table_items())
+    """Every row key, `pk|sk` (from moto's own state: no request, no Scan)."""
+    return sorted(store_state()[1])
 
 
 def assert_error(response, status: int, code: str | None = None, field: str | None = None):

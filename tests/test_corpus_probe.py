@@ -93,6 +93,7 @@ def test_probe_reads_every_corpus_file(name):
     assert any(frame.gps_position for frame in report.frames) == (name in GPS_POSITION)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not exiftool_available(), reason="exiftool (libimage-exiftool-perl) is absent")
 def test_exiftool_finds_gps_in_the_same_files_and_as_many_images():
     items = corpus_files()

@@ -78,6 +78,7 @@ def test_start_needs_identity(client):
     assert_error(start(client, headers={}), 401)
 
 
+@pytest.mark.slow
 def test_a_20_mb_photo_through_the_presigned_flow_ends_ready_with_renditions(client):
     big = big_jpeg()
     assert len(big) >= 20_000_000

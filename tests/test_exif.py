@@ -16,7 +16,7 @@ from PIL import ImageChops, features
 from chalicelib import exif
 from chalicelib.imaging import process
 from tests import exif_samples as samples
-from tests.conftest import ALICE, SESSION, photo
+from tests.conftest import ALICE, SESSION, examples, photo
 from tests.exif_samples import (
     COMMENT_TEXT,
     GPS_IFD,
@@ -740,7 +740,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     return content_type, data
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_any_mutated_image_is_stripped_or_reported(case):
     content_type, data = case

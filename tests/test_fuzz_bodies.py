@@ -10,12 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ALICE, photo, store_state
+from tests.conftest import ALICE, examples, photo, store_state
 from tests.helpers import body, multipart, raw_upload
 
 PNG = photo("PNG", size=(12, 9))
 FUZZ = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

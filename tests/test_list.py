@@ -56,6 +56,7 @@ def test_feed_is_newest_first_across_users(client, clock):
     assert all(item["status"] == "ready" and "urls" in item for item in page["items"])
 
 
+@pytest.mark.slow
 def test_pagination_returns_everything_once_in_order(client, clock):
     made = [upload(client, tags="all")["image_id"] for _ in range(9)]
     for limit in (1, 4, 9, 100):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.listing import Chunk, read_page
+from tests.conftest import examples
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def walk(partitions, limit, budget, filtered):
         upper = page.cursor
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     keys=st.lists(st.integers(0, 10**6), unique=True, max_size=120),
     shards=st.integers(1, 6),

@@ -129,6 +129,7 @@ def test_exception_is_a_function_error_and_the_runtime_lives_on(make_runtime: Ma
     assert invoke(runtime).payload == b'"fine"'
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_process_tree_and_next_invoke_is_cold(
     make_runtime: MakeRuntime, tmp_path: Path
 ) -> None:
