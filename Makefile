@@ -39,7 +39,7 @@ typecheck: $(STAMP) ## mypy
 
 unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs everything)
 	@start=$$(date +%s.%N); QUICK_TESTS=1 $(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis \
-		-m "not integration and not e2e and not slow" --ignore=tests/integration --ignore=tests/e2e \
+		-m "not integration and not e2e and not slow and not corpus" --ignore=tests/integration --ignore=tests/e2e \
 		tests infra/localstack/lambda_executor/tests; status=$$?; \
 		printf "make unit: %.1f s\n" "$$(echo "$$(date +%s.%N) - $$start" | bc)"; exit $$status
 

@@ -44,7 +44,7 @@ _HEADER_DOCS = {
 def _structs(operation: Operation) -> list[type[msgspec.Struct]]:
     bodies = operation.body.values() if isinstance(operation.body, dict) else [operation.body]
     found = [kind for kind in bodies if kind is not None]
-    return found + [kind for kind in operation.responses.values() if kind is not None]
+    return found + [kind for kind in operation.responses.values() if isinstance(kind, type)]
 
 
 def _ref(kind: type[msgspec.Struct]) -> dict[str, str]:
@@ -111,7 +111,9 @@ def _responses(operation: Operation, binary_types: list[str]) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for status, kind in operation.responses.items():
         answer: dict[str, Any] = {"description": _STATUS_TEXT[status]}
-        if kind is not None:
+        if isinstance(kind, dict):
+            answer["content"] = {"application/json": {"schema": kind}}
+        elif kind is not None:
             answer["content"] = {"application/json": {"schema": _ref(kind)}}
         elif status == 200 and binary_types:
             answer["content"] = {t: {"schema": _BINARY} for t in binary_types}

@@ -16,8 +16,10 @@ class Operation:
     query: type[msgspec.Struct] | None = None
     # A JSON body's type, or media type -> type (None: raw bytes) for routes taking several.
     body: type[msgspec.Struct] | dict[str, type[msgspec.Struct] | None] | None = None
-    # status -> response body type, or None for a body-less or binary response.
-    responses: dict[int, type[msgspec.Struct] | None] = field(default_factory=dict)
+    # status -> response body type (or a JSON Schema), None for a body-less or binary response.
+    responses: dict[int, type[msgspec.Struct] | dict[str, Any] | None] = field(
+        default_factory=dict
+    )
     errors: tuple[int, ...] = ()
     identity: bool = True
     headers: tuple[str, ...] = ()  # request headers the route reads (documented)
