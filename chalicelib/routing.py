@@ -17,9 +17,7 @@ class Operation:
     # A JSON body's type, or media type -> type (None: raw bytes) for routes taking several.
     body: type[msgspec.Struct] | dict[str, type[msgspec.Struct] | None] | None = None
     # status -> response body type (or a JSON Schema), None for a body-less or binary response.
-    responses: dict[int, type[msgspec.Struct] | dict[str, Any] | None] = field(
-        default_factory=dict
-    )
+    responses: dict[int, type[msgspec.Struct] | dict[str, Any] | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     identity: bool = True
     headers: tuple[str, ...] = ()  # request headers the route reads (documented)
