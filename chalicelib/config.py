@@ -120,9 +120,9 @@ def _parse(f: Any, raw: str) -> Any:
     return raw
 
 
-def settings_doc() -> list[tuple[str, str, str]]:
+def settings_doc() -> list[tuple[str, Any, str]]:
     """(environment variable, default, meaning) of every setting, for the README's table."""
-    return [(f.name.upper(), repr(f.default), f.metadata["doc"]) for f in _declared()]
+    return [(f.name.upper(), f.default, f.metadata["doc"]) for f in _declared()]
 
 
 @lru_cache(maxsize=1)

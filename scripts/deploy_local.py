@@ -113,7 +113,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.action == "deploy":
         url = deploy(args.port)
-        print(f"\nDeployed. Invoke URL:\n  {url}\nTry:\n  python scripts/smoke.py {url}")
+        print(f"\nDeployed. Invoke URL:\n  {url}\nTry:\n  .venv/bin/python scripts/smoke.py {url}")
     elif args.action == "url":
         print(invoke_url(args.port))
     else:

@@ -1,6 +1,6 @@
 """Exercise every route of the contract over HTTP against any deployment.
 
-    python scripts/smoke.py BASE_URL [--user NAME] [--wait-for-s3-event]
+    .venv/bin/python scripts/smoke.py BASE_URL [--user NAME] [--wait-for-s3-event]
 
 BASE_URL is `http://127.0.0.1:8000` for `make run`, the URL `make deploy-local` prints for
 LocalStack, or a real stage's invoke URL. One line per check; the exit status is 0 only when
