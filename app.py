@@ -4,20 +4,31 @@ and hands the result to the HTTP edge (`chalicelib/responses.py`)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, S3Event
+from chalice.app import (
+    Chalice,
+    CognitoUserPoolAuthorizer,
+    Rate,
+    Request,
+    Response,
+    S3Event,
+    SQSEvent,
+)
 
 from chalicelib import responses
-from chalicelib.aws import dynamodb_client, s3_client
+from chalicelib.aws import dynamodb_client, s3_client, sqs_client
 from chalicelib.config import get_settings
+from chalicelib.dispatch import Background, Queue
 from chalicelib.errors import ApiError, BadRequest, error
+from chalicelib.formats import ACCEPTED_TYPES, VARIANT_TYPES
 from chalicelib.identity import caller_id
 from chalicelib.metadata import ImageTable
-from chalicelib.models import ACCEPTED_TYPES, UPLOAD_PREFIX
+from chalicelib.models import UPLOAD_PREFIX
 from chalicelib.parsing import (
     ENVELOPE_BYTES,
     check_body_size,
@@ -50,7 +61,9 @@ from chalicelib.storage import ImageStore
 app = Chalice(app_name="image-service")
 app.log.setLevel(logging.INFO)
 # Bodies API Gateway must pass through as bytes (Chalice's defaults cover png, jpeg, gif).
-app.api.binary_types.extend(["image/webp", "multipart/form-data"])
+app.api.binary_types.extend(
+    ["image/webp", "image/heic", "image/heif", "image/avif", "multipart/form-data"]
+)
 
 SETTINGS = get_settings()
 _service: ImageService | None = None
@@ -61,11 +74,16 @@ def get_service() -> ImageService:
     """The service, built on first use so that importing the app makes no AWS clients."""
     global _service
     if _service is None:
-        _service = ImageService(
+        service = ImageService(
             SETTINGS,
             ImageStore(s3_client(SETTINGS.region), SETTINGS.bucket_name),
             ImageTable(dynamodb_client(SETTINGS.region), SETTINGS.table_name, SETTINGS.feed_shards),
         )
+        if SETTINGS.variants_after_upload == "background":
+            service.dispatch = Background(service.make_variants)
+        elif SETTINGS.variants_after_upload == "queue":
+            service.dispatch = Queue(sqs_client(SETTINGS.region), SETTINGS.variants_queue)
+        _service = service
     return _service
 
 
@@ -131,7 +149,7 @@ def idempotency_key() -> str | None:
 
 
 def image_body(image: Any) -> msgspec.Struct:
-    return responses.resource(image, get_service().gallery_urls(image))
+    return responses.resource(image, get_service().links(image))
 
 
 def created(image_body: msgspec.Struct, image_id: str) -> Response:
@@ -261,7 +279,7 @@ def start_direct_upload() -> Response:
     started = get_service().start_direct_upload(
         user, json_body(DirectUploadRequest), idempotency_key()
     )
-    body = responses.direct_upload(started, {})
+    body = responses.direct_upload(started)
     return created(body, started.image.image_id)
 
 
@@ -357,12 +375,15 @@ _CONTENT = Operation(
     headers=("Accept", "If-None-Match"),
     extra={"binary_types": list(ACCEPTED_TYPES)},
 )
+_RENDITION = dataclasses.replace(
+    _CONTENT, query=ThumbnailQuery, extra={"binary_types": sorted(set(VARIANT_TYPES.values()))}
+)
 
 
-def _content(blob: Any) -> Response:
+def _content(blob: Any, vary: bool = False) -> Response:
     service = get_service()
     return responses.content(
-        blob, current(), service.settings.stream_max_bytes, service.read, service.short_link
+        blob, current(), service.settings.stream_max_bytes, service.read, service.short_link, vary
     )
 
 
@@ -379,16 +400,17 @@ def image_content(image_id: str) -> Response:
     return _content(get_service().blob(user, image_id))
 
 
-@route(
-    "/images/{image_id}/thumbnail",
-    "GET",
-    dataclasses.replace(_CONTENT, query=ThumbnailQuery),
-)
+@route("/images/{image_id}/thumbnail", "GET", _RENDITION)
 def image_thumbnail(image_id: str) -> Response:
-    """A rendition (small: 320 px, medium: 1080 px), streamed or by redirect like `/content`."""
+    """A rendition, streamed or by redirect like `/content`.
+
+    Sizes: small (longest side 320 px), medium (1080 px), square (640x640, cut on the most
+    interesting region). `format=auto` picks AVIF or WebP when Accept lists them (the response
+    varies by Accept); a variant that does not exist yet is made now and kept."""
     user = caller()
     params = query(ThumbnailQuery)
-    return _content(get_service().blob(user, image_id, params.size))
+    fmt = responses.negotiate(params.format, current().headers.get("accept"))
+    return _content(get_service().blob(user, image_id, params.size, fmt), vary=True)
 
 
 # ----- events ---------------------------------------------------------------------------------
@@ -417,6 +439,15 @@ else:
     )
     def finalise_upload(event: S3Event) -> None:
         _finalise_upload(event)
+
+
+if SETTINGS.variants_after_upload == "queue":
+    # The queue's consumer: the WebP and AVIF variants of each new image (see dispatch.py).
+    # A failure propagates, so SQS redelivers the message (and dead-letters it, deployed).
+    @app.on_sqs_message(queue=SETTINGS.variants_queue, batch_size=1)
+    def make_variants(event: SQSEvent) -> None:
+        for record in event:
+            get_service().make_variants(json.loads(record.body)["image_id"])
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

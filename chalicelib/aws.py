@@ -37,3 +37,7 @@ def s3_client(region: str) -> Any:
 
 def dynamodb_client(region: str) -> Any:
     return _session().client("dynamodb", region_name=region, config=RETRIES)
+
+
+def sqs_client(region: str) -> Any:
+    return _session().client("sqs", region_name=region, config=RETRIES)

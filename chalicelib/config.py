@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 MIB = 1024 * 1024
 
 AuthMode = Literal["header", "cognito"]
+VariantsAfterUpload = Literal["none", "background", "queue"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -58,8 +59,17 @@ class Settings:
     upload_url_seconds: int = setting(900, "lifetime of a direct upload's presigned POST", 60, 3600)
     content_url_seconds: int = setting(300, "lifetime of `/content` redirects", 10, 3600)
     gallery_url_seconds: int = setting(
-        900, "lifetime of the `urls` of a listed image (at least)", 60, 3600
+        900, "lifetime of the `urls` and `sources` of a listed image (at least)", 60, 3600
     )
+    gallery_url_window_seconds: int = setting(
+        300, "gallery URLs are the same all through a window this long (browser caching)", 1, 3600
+    )
+    variants_after_upload: VariantsAfterUpload = setting(
+        "none",
+        "where WebP/AVIF variants are made after an upload: `none` (on request), "
+        "`background` (a thread: chalice local), `queue` (SQS, VARIANTS_QUEUE)",
+    )
+    variants_queue: str = setting("", "the SQS queue of `queue` mode (its name)")
     idempotency_ttl_seconds: int = setting(
         24 * 3600, "how long an Idempotency-Key is remembered", 60, 7 * 24 * 3600
     )
@@ -92,6 +102,8 @@ class Settings:
             "arn:aws:cognito-idp:"
         ):
             raise ConfigError("AUTH_MODE=cognito needs COGNITO_USER_POOL_ARN (a user pool ARN)")
+        if settings.variants_after_upload == "queue" and not settings.variants_queue:
+            raise ConfigError("VARIANTS_AFTER_UPLOAD=queue needs VARIANTS_QUEUE (a queue name)")
         return settings
 
 
@@ -114,7 +126,11 @@ def _parse(f: Any, raw: str) -> Any:
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
         return value
-    choices = {"AuthMode": get_args(AuthMode), "LogLevel": get_args(LogLevel)}.get(kind)
+    choices = {
+        "AuthMode": get_args(AuthMode),
+        "LogLevel": get_args(LogLevel),
+        "VariantsAfterUpload": get_args(VariantsAfterUpload),
+    }.get(kind)
     if choices is not None and raw not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw

@@ -1,33 +1,41 @@
-"""Pixels: decode checks, dimensions, metadata removal and renditions.
+"""Pixels: decode checks, dimensions, metadata removal, renditions and their variants.
 
-Pillow is imported inside the functions, so routes that never touch pixels (get, list,
-download, update, delete) do not pay for it at cold start.
+Pillow (and pillow-heif, registered only when a HEIF file arrives) is imported inside the
+functions, so routes that never touch pixels (get, list, download, update, delete) do not pay
+for it at cold start.
+
+Every rendition is made from one decode of the original: JPEG decodes at the smallest DCT
+scale still large enough (draft mode), the pixels are turned upright once, and the sizes are
+made from them: medium by area averaging (BOX), small from medium (integer reduction and a
+short Lanczos step), square cut from the decoded pixels on their most interesting region
+(`chalicelib/crop.py`) and reduced to 640 px. Measured against Lanczos for both (scripts/
+bench.py, `renditions`), this is about 40 ms less per 12-megapixel photo and looks the same at
+these sizes. A size the original already fits, upright and in its base format, is the
+original's own bytes.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import exif
-from chalicelib.models import RENDITION_SIDES, RenditionName
+from chalicelib.formats import FORMATS, VARIANT_TYPES, VariantFormat, base_format
+from chalicelib.models import SIZES, SizeName
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
-# GIF renditions are stills of the first frame: PNG keeps their transparency.
-_RENDITION_TYPES = {
-    "image/jpeg": "image/jpeg",
-    "image/png": "image/png",
-    "image/gif": "image/png",
-    "image/webp": "image/webp",
-}
-_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
-    "image/jpeg": {"format": "JPEG", "quality": 85},
-    "image/png": {"format": "PNG", "compress_level": 3},
-    "image/webp": {"format": "WEBP", "quality": 80, "method": 3},
+# Encoder settings, chosen by measurement (scripts/tune_encoders.py, docs/encoders.md): at
+# equal or better SSIM than the JPEG rendition, the fewest bytes, in reasonable time.
+SAVE_OPTIONS: dict[VariantFormat, dict[str, Any]] = {
+    "jpeg": {"format": "JPEG", "quality": 85},
+    "png": {"format": "PNG", "compress_level": 3},
+    "webp": {"format": "WEBP", "quality": 78, "method": 4},
+    "avif": {"format": "AVIF", "quality": 62, "speed": 8},
 }
 # EXIF orientation -> the Image.Transpose that makes the pixels upright.
 _UPRIGHT = {
@@ -39,6 +47,8 @@ _UPRIGHT = {
     7: "TRANSVERSE",
     8: "ROTATE_90",
 }
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_HEIF = ("image/heic", "image/heif")
 
 
 class Undecodable(ValueError):
@@ -65,141 +75,186 @@ class Processed:
     content_type: str
     width: int
     height: int
-    renditions: dict[RenditionName, RenditionImage]
+    renditions: dict[SizeName, RenditionImage]
 
 
 def process(data: bytes, content_type: str, max_pixels: int) -> Processed:
-    """Check that `data` decodes, strip its metadata, and build its renditions."""
-    from PIL import Image
-
+    """Check that `data` decodes, strip its metadata, and build its base renditions."""
     try:
         stored = exif.strip(data, content_type)
-        with Image.open(io.BytesIO(stored), formats=[_PIL_FORMATS[content_type]]) as im:
+    except (exif.MalformedImage, ValueError):
+        raise Undecodable(f"the content does not decode as {content_type}") from None
+    with _decoded(stored, content_type, max_pixels) as source:
+        base = source.base_format
+        renditions = {size: source.own(size) or source.encode(size, base) for size in SIZES}
+    width, height = source.upright_size
+    return Processed(stored, content_type, width, height, renditions)
+
+
+def variants(
+    stored: bytes,
+    content_type: str,
+    wanted: list[tuple[SizeName, VariantFormat]],
+    max_pixels: int,
+) -> dict[tuple[SizeName, VariantFormat], RenditionImage]:
+    """Renditions of an accepted (already stripped) original in other formats, from one
+    decode."""
+    with _decoded(stored, content_type, max_pixels) as source:
+        return {(size, fmt): source.encode(size, fmt) for size, fmt in wanted}
+
+
+@contextmanager
+def _decoded(stored: bytes, content_type: str, max_pixels: int) -> Iterator[Source]:
+    """The image decoded for renditions, with decoding failures turned into our errors."""
+    from PIL import Image
+
+    if content_type in _HEIF:
+        _register_heif()
+    try:
+        with Image.open(io.BytesIO(stored), formats=[FORMATS[content_type].pillow]) as im:
             width, height = im.size
             if width * height > max_pixels:
                 raise TooManyPixels(
                     f"{width}x{height} is {width * height:,} pixels; the limit is {max_pixels:,}"
                 )
-            orientation = _orientation(im)
-            decoded = _decode_for_renditions(im, content_type)
+            orientation = _orientation(im, content_type)
+            pixels = _upright(_decode_for_renditions(im, content_type), orientation)
     except Image.DecompressionBombError as exc:
         raise TooManyPixels(str(exc)) from None
-    except (
-        exif.MalformedImage,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        IndexError,
-        KeyError,
-    ) as exc:
-        if isinstance(exc, TooManyPixels):
-            raise
+    except TooManyPixels:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, RuntimeError):
         raise Undecodable(f"the content does not decode as {content_type}") from None
-    source = Source(stored, content_type, orientation, (width, height), decoded)
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    return Processed(
-        original=stored,
-        content_type=content_type,
-        width=width,
-        height=height,
-        renditions=_renditions(source),
-    )
+    yield Source(stored, content_type, orientation, (width, height), pixels)
 
 
-@dataclass(frozen=True)
-class Source:
-    """What renditions are made from: the stored bytes and their decoded pixels."""
+def _register_heif() -> None:
+    """pillow-heif opens HEIC/HEIF; loaded on the first such file, not at cold start."""
+    import pillow_heif
 
-    data: bytes
-    content_type: str
-    orientation: int
-    size: tuple[int, int]  # of the stored image, before orientation
-    pixels: PILImage  # at least as large as the largest rendition (JPEG: DCT-scaled)
-
-    def own_rendition(self, side: int) -> RenditionImage | None:
-        """A size the original already fits, upright and in the rendition's format, is the
-        original's own bytes: a re-encoded copy would only be bigger."""
-        rendition_type = _RENDITION_TYPES[self.content_type]
-        if self.orientation != 1 or rendition_type != self.content_type:
-            return None
-        if max(self.size) > side:
-            return None
-        return RenditionImage(self.data, self.content_type, *self.size)
+    pillow_heif.register_heif_opener()
 
 
-def _orientation(im: PILImage) -> int:
+def _orientation(im: PILImage, content_type: str) -> int:
+    """The EXIF orientation; HEIF's decoder has already applied its own (irot/imir)."""
+    if content_type in _HEIF:
+        return 1
     value = im.getexif().get(exif.ORIENTATION_TAG, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def _decode_for_renditions(im: PILImage, content_type: str) -> PILImage:
     """Decode the whole image (so truncation is caught), as small as renditions allow.
 
-    For JPEG, draft mode makes libjpeg scale the DCT by 1/2, 1/4 or 1/8 while decoding,
-    to the smallest size still at least as large as the medium rendition. Palette images
-    stay palette images (their stills are smallest so); 16-bit samples are scaled to 8 bits,
-    not clipped.
+    For JPEG, draft mode makes libjpeg scale the DCT by 1/2, 1/4 or 1/8 while decoding, to
+    the smallest size still large enough for the medium rendition (longest side) and the
+    square (shortest side). Palette images stay palette images (their stills are smallest
+    so); 16-bit samples are scaled to 8 bits, not clipped.
     """
-    largest = RENDITION_SIDES["medium"]
     if content_type == "image/jpeg" and im.mode in ("RGB", "L"):
-        scale = min(1.0, largest / max(im.size))
+        scale = min(1.0, max(SIZES["medium"] / max(im.size), SIZES["square"] / min(im.size)))
         im.draft(im.mode, (max(1, int(im.width * scale)), max(1, int(im.height * scale))))
     im.load()
     frame = im
     if frame.mode in _SIXTEEN_BIT:
-        frame = frame.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    elif frame.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        return frame.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if frame.mode not in ("RGB", "RGBA", "L", "LA", "P"):
         has_alpha = frame.mode in ("PA", "RGBa", "La") or "transparency" in frame.info
         frame = frame.convert("RGBA" if has_alpha else "RGB")
     return frame
+
+
+def _upright(im: PILImage, orientation: int) -> PILImage:
+    from PIL import Image
+
+    if orientation not in _UPRIGHT:
+        return im
+    return im.transpose(getattr(Image.Transpose, _UPRIGHT[orientation]))
+
+
+def _has_alpha(im: PILImage) -> bool:
+    """Whether any pixel is not fully opaque."""
+    if im.mode == "P":
+        return "transparency" in im.info
+    if im.mode in ("RGBA", "LA"):
+        extrema = im.getchannel("A").getextrema()
+        return isinstance(extrema[0], int) and extrema[0] < 255
+    return "transparency" in im.info
+
+
+@dataclass
+class Source:
+    """What renditions are made from: the stored bytes and their decoded, upright pixels."""
+
+    data: bytes
+    content_type: str
+    orientation: int
+    size: tuple[int, int]  # of the stored image, before orientation
+    pixels: PILImage  # upright; large enough for every rendition (JPEG: DCT-scaled)
+    _sized: dict[SizeName, PILImage] = field(default_factory=dict)
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        width, height = self.size
+        return (height, width) if self.orientation in (5, 6, 7, 8) else (width, height)
+
+    @property
+    def base_format(self) -> VariantFormat:
+        return base_format(self.content_type, _has_alpha(self.pixels))
+
+    def own(self, size: SizeName) -> RenditionImage | None:
+        """A size the original already fits, upright and in its base format, is the
+        original's own bytes: a re-encoded copy would only be bigger."""
+        if self.orientation != 1 or VARIANT_TYPES[self.base_format] != self.content_type:
+            return None
+        width, height = self.size
+        side = SIZES[size]
+        fits = width == height <= side if size == "square" else max(width, height) <= side
+        return RenditionImage(self.data, self.content_type, width, height) if fits else None
+
+    def sized(self, size: SizeName) -> PILImage:
+        """The pixels of a rendition, made once."""
+        if size not in self._sized:
+            self._sized[size] = self._make(size)
+        return self._sized[size]
+
+    def _make(self, size: SizeName) -> PILImage:
+        from PIL import Image
+
+        if size == "medium":
+            return _fit(self.pixels, SIZES["medium"], Image.Resampling.BOX, None)
+        if size == "small":
+            return _fit(self.sized("medium"), SIZES["small"], Image.Resampling.LANCZOS, 1.1)
+        from chalicelib.crop import square_box
+
+        square = self.pixels.crop(square_box(self.pixels))
+        return _fit(square, SIZES["square"], Image.Resampling.LANCZOS, 2.0)
+
+    def encode(self, size: SizeName, fmt: VariantFormat) -> RenditionImage:
+        im = self.sized(size)
+        if fmt == "jpeg" and im.mode != "L":
+            im = im.convert("RGB")
+        elif fmt != "png" and im.mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA" if _has_alpha(im) else "RGB")
+        options = SAVE_OPTIONS[fmt]
+        if im.mode == "P":  # stills of palette images: as small as PNG makes them
+            options = {**options, "optimize": True}
+        buffer = io.BytesIO()
+        im.save(buffer, **options)
+        return RenditionImage(buffer.getvalue(), VARIANT_TYPES[fmt], *im.size)
+
+
+def _resizable(im: PILImage) -> PILImage:
+    if im.mode != "P":
+        return im
+    return im.convert("RGBA" if "transparency" in im.info else "RGB")
 
 
 def _fit(im: PILImage, side: int, resample: Any, reducing_gap: float | None) -> PILImage:
     """`im` scaled down (never up) so that its longest side is `side`, aspect kept."""
     if max(im.size) <= side:
         return im
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    im = _resizable(im)
     scale = side / max(im.size)
     size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     return im.resize(size, resample, reducing_gap=reducing_gap)
-
-
-def _renditions(source: Source) -> dict[RenditionName, RenditionImage]:
-    """Medium by area averaging (BOX) from the draft-decoded image, which is at most about
-    twice its size; small from medium by integer reduction and a short Lanczos step. Measured
-    against LANCZOS for both (scripts/bench.py, `renditions`), this is about 40 ms less per
-    12-megapixel photo and looks the same at these sizes."""
-    from PIL import Image
-
-    medium = _fit(source.pixels, RENDITION_SIDES["medium"], Image.Resampling.BOX, None)
-    small = _fit(medium, RENDITION_SIDES["small"], Image.Resampling.LANCZOS, 1.1)
-    rendition_type = _RENDITION_TYPES[source.content_type]
-    sized: tuple[tuple[RenditionName, PILImage], ...] = (("medium", medium), ("small", small))
-    return {
-        name: source.own_rendition(RENDITION_SIDES[name])
-        or _encode(im, source.orientation, rendition_type)
-        for name, im in sized
-    }
-
-
-def _encode(im: PILImage, orientation: int, content_type: str) -> RenditionImage:
-    from PIL import Image
-
-    if orientation in _UPRIGHT:
-        im = im.transpose(getattr(Image.Transpose, _UPRIGHT[orientation]))
-    if content_type != "image/png" and im.mode not in ("RGB", "L", "RGBA"):
-        im = im.convert("RGBA" if "transparency" in im.info or "A" in im.mode else "RGB")
-    if content_type == "image/jpeg" and im.mode == "RGBA":
-        im = im.convert("RGB")
-    buffer = io.BytesIO()
-    options = _SAVE_OPTIONS[content_type]
-    if im.mode == "P":  # stills of palette images: as small as PNG makes them
-        options = {**options, "optimize": True}
-    im.save(buffer, **options)
-    return RenditionImage(buffer.getvalue(), content_type, *im.size)

@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from chalicelib.formats import FORMATS, MODERN, VariantFormat
+
 Status = Literal["pending", "ready", "rejected", "deleting"]
-ImageType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
-ACCEPTED_TYPES: tuple[str, ...] = ImageType.__args__  # type: ignore[attr-defined]
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
-RenditionName = Literal["small", "medium"]
-RENDITION_SIDES: dict[RenditionName, int] = {"small": 320, "medium": 1080}
+# The renditions: small and medium fit their longest side in the box; square is cut to it.
+SizeName = Literal["small", "medium", "square"]
+SIZES: dict[SizeName, int] = {"small": 320, "medium": 1080, "square": 640}
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -100,8 +100,10 @@ class Image(Struct, frozen=True, kw_only=True):
     created_at: Timestamp
     updated_at: Timestamp
     renditions: Annotated[
-        dict[str, Rendition], Meta(description="the renditions of a ready image")
+        dict[str, Rendition], Meta(description="the base-format renditions of a ready image")
     ] = {}
+    # The WebP and AVIF variants made so far: size -> format -> rendition.
+    variants: dict[str, dict[str, Rendition]] = {}
     # Internal: the row's version (optimistic concurrency) and when the sweeper may remove
     # an image that is still not ready. Never part of the API resource.
     version: int = 1
@@ -116,11 +118,25 @@ class Image(Struct, frozen=True, kw_only=True):
     def etag(self) -> str:
         return f'"{self.sha256}"'
 
+    def base_format(self, size: SizeName) -> VariantFormat:
+        """The format of a size's rendition in the image's own family (jpeg or png)."""
+        return "png" if self.renditions[size].content_type == "image/png" else "jpeg"
+
+    def has(self, size: SizeName, fmt: VariantFormat) -> bool:
+        if fmt in MODERN:
+            return fmt in self.variants.get(size, {})
+        return size in self.renditions and self.base_format(size) == fmt
+
+    def rendition(self, size: SizeName, fmt: VariantFormat) -> Rendition:
+        if fmt in MODERN:
+            return self.variants[size][fmt]
+        return self.renditions[size]
+
     def changed(self, **changes: Any) -> Image:
         return msgspec.structs.replace(self, **changes)
 
 
-INTERNAL_FIELDS = ("version", "cleanup_at")
+INTERNAL_FIELDS = ("version", "cleanup_at", "variants")
 
 
 def new_image_id() -> str:
@@ -155,8 +171,15 @@ def original_key(image_id: str) -> str:
     return f"{IMAGE_PREFIX}{image_id}/original"
 
 
-def rendition_key(image_id: str, name: str) -> str:
-    return f"{IMAGE_PREFIX}{image_id}/{name}"
+def rendition_key(image_id: str, size: str, fmt: VariantFormat | None = None) -> str:
+    """The base rendition of a size (`images/<id>/small`), or a modern variant of it
+    (`images/<id>/small.avif`)."""
+    suffix = f".{fmt}" if fmt in MODERN else ""
+    return f"{IMAGE_PREFIX}{image_id}/{size}{suffix}"
+
+
+def extension(content_type: str) -> str:
+    return FORMATS[content_type].extension
 
 
 def upload_key(image_id: str) -> str:
@@ -180,6 +203,7 @@ def object_keys(image_id: str) -> list[str]:
     """Every object an image may own."""
     return [
         original_key(image_id),
-        *(rendition_key(image_id, name) for name in RENDITION_SIDES),
+        *(rendition_key(image_id, size) for size in SIZES),
+        *(rendition_key(image_id, size, fmt) for size in SIZES for fmt in MODERN),
         upload_key(image_id),
     ]

@@ -18,8 +18,9 @@ import msgspec
 import msgspec.inspect
 
 from chalicelib.errors import BadRequest, InvalidField, TooLarge
+from chalicelib.formats import ACCEPTED_TYPES
 from chalicelib.metadata import ListFilter
-from chalicelib.models import ACCEPTED_TYPES, iso_millis
+from chalicelib.models import iso_millis
 from chalicelib.schemas import JsonUpload, ListQuery, MultipartFields, RawUploadQuery
 from chalicelib.validation import check_unicode, clean_tag, fold, media_type
 

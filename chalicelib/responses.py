@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 from chalice.app import Request, Response
 
+from chalicelib.formats import MODERN, VariantFormat
 from chalicelib.models import Image
 from chalicelib.schemas import DirectUploadStarted, ImageResource, UploadForm
-from chalicelib.service import Blob, DirectUpload
+from chalicelib.service import Blob, DirectUpload, Links
 from chalicelib.validation import media_type
 
 _ENCODER = msgspec.json.Encoder()
@@ -27,7 +28,7 @@ def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None)
     )
 
 
-def resource(image: Image, urls: Mapping[str, str]) -> msgspec.Struct:
+def resource(image: Image, links: Links | None = None) -> msgspec.Struct:
     """The API body of an image: its public fields; ready images add renditions and URLs."""
     fields = {
         name: getattr(image, name)
@@ -36,19 +37,19 @@ def resource(image: Image, urls: Mapping[str, str]) -> msgspec.Struct:
     }
     if image.status != "ready":
         del fields["renditions"]
-    if urls:
-        fields["urls"] = dict(urls)
+    if links is not None and links.urls:
+        fields.update(urls=links.urls, sources=links.sources)
     return ImageResource(**fields)
 
 
-def direct_upload(started: DirectUpload, urls: Mapping[str, str]) -> msgspec.Struct:
+def direct_upload(started: DirectUpload) -> msgspec.Struct:
     form = UploadForm(
         method="POST",
         url=started.post.url,
         fields=started.post.fields,
         expires_at=started.expires_at,
     )
-    return DirectUploadStarted(image=resource(started.image, urls), upload=form)
+    return DirectUploadStarted(image=resource(started.image), upload=form)
 
 
 def redirect(url: str) -> Response:
@@ -59,12 +60,28 @@ def no_content() -> Response:
     return Response(body="", status_code=204)
 
 
+def negotiate(requested: str, accept: str | None) -> VariantFormat | None:
+    """The format `auto` means for this Accept header: AVIF if it lists image/avif, else
+    WebP if it lists image/webp (a q=0 refuses a type), else None: the image's base format.
+    Any other `requested` format is taken as asked."""
+    if requested != "auto":
+        return requested  # type: ignore[return-value]
+    acceptable = set()
+    for item in (accept or "").split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        if not refused:
+            acceptable.add(kind.lower())
+    return next((fmt for fmt in MODERN if f"image/{fmt}" in acceptable), None)
+
+
 def content(
     blob: Blob,
     request: Request,
     stream_max_bytes: int,
     read: Callable[[Blob], bytes],
     link: Callable[[Blob], str],
+    vary: bool = False,
 ) -> Response:
     """The bytes when the client's first Accept type is exactly the blob's and it is small
     enough to pass through API Gateway (with an ETag, and 304 on a match); otherwise a 302 to
@@ -72,7 +89,10 @@ def content(
     accept = request.headers.get("accept") or ""
     first = media_type(accept.split(",", 1)[0])
     if first != blob.content_type or blob.size > stream_max_bytes:
-        return redirect(link(blob))
+        response = redirect(link(blob))
+        if vary:
+            response.headers["Vary"] = "Accept"
+        return response
     headers: dict[str, str | list[str]] = {
         "ETag": blob.etag,
         "Cache-Control": "private, max-age=3600",

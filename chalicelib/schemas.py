@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from chalicelib.formats import ImageType
 from chalicelib.models import (
     INTERNAL_FIELDS,
     TITLE_MAX,
     EditableFields,
     Image,
-    ImageType,
     Rendition,
     UploadFields,
 )
@@ -26,7 +26,8 @@ UserId = Annotated[
     str, Meta(pattern=r"^[A-Za-z0-9._@-]{1,128}$", description="only this user's images")
 ]
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="hex SHA-256 of the bytes")]
-RenditionSize = Literal["small", "medium"]
+RenditionSize = Literal["small", "medium", "square"]
+RenditionFormat = Literal["auto", "jpeg", "png", "webp", "avif"]
 
 
 class Strict(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -103,8 +104,17 @@ class DownloadQuery(Strict):
 
 class ThumbnailQuery(Strict):
     size: Annotated[
-        RenditionSize, Meta(description="small: longest side 320 px; medium: 1080 px")
+        RenditionSize,
+        Meta(description="small: longest side 320 px; medium: 1080 px; square: 640x640 crop"),
     ] = "small"
+    format: Annotated[
+        RenditionFormat,
+        Meta(
+            description="auto (AVIF if Accept lists it, else WebP if it does, else the base "
+            "format), the image's base format (jpeg, or png for PNG, GIF and transparent "
+            "images), webp or avif"
+        ),
+    ] = "auto"
 
 
 # ----- responses -------------------------------------------------------------------------
@@ -140,8 +150,21 @@ def _resource_fields() -> list[tuple[str, Any] | tuple[str, Any, Any]]:
         (
             "urls",
             Annotated[
-                dict[Literal["original", "small", "medium"], str],
-                Meta(description="presigned GET URLs of ready images (GALLERY_URL_SECONDS)"),
+                dict[Literal["original", "small", "medium", "square"], str],
+                Meta(
+                    description="presigned GET URLs of the original and of each size's base "
+                    "rendition (valid at least GALLERY_URL_SECONDS; the same URLs all through "
+                    "a GALLERY_URL_WINDOW_SECONDS window, so browsers cache them)"
+                ),
+            ]
+            | UnsetType,
+            UNSET,
+        ),
+        (
+            "sources",
+            Annotated[
+                dict[RenditionSize, dict[Literal["jpeg", "png", "webp", "avif"], str]],
+                Meta(description="presigned GET URLs of each size in every format it exists in"),
             ]
             | UnsetType,
             UNSET,

@@ -26,14 +26,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from chalicelib.config import Settings
+from chalicelib.dispatch import Dispatch, OnRequest
 from chalicelib.errors import (
     ApiError,
     BadRequest,
     Conflict,
     Forbidden,
+    InvalidField,
     NotFound,
     Rejected,
 )
+from chalicelib.formats import MODERN, VariantFormat
 from chalicelib.metadata import (
     IdempotencyKeyTaken,
     IdempotencyRecord,
@@ -42,11 +45,11 @@ from chalicelib.metadata import (
     StaleImage,
 )
 from chalicelib.models import (
-    EXTENSIONS,
-    RENDITION_SIDES,
+    SIZES,
     Image,
     Rendition,
-    RenditionName,
+    SizeName,
+    extension,
     image_id_from_key,
     image_id_from_upload_key,
     iso_millis,
@@ -69,7 +72,7 @@ from chalicelib.validation import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.imaging import Processed
+    from chalicelib.imaging import Processed, RenditionImage
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,16 @@ class DirectUpload:
 
 
 @dataclass(frozen=True)
+class Links:
+    """Presigned GET URLs of a ready image for clients that cannot send an identity (a
+    browser's <img>): `urls` of the original and each size's base rendition, `sources` of
+    every format each size exists in."""
+
+    urls: dict[str, str]
+    sources: dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
 class SweepReport:
     stale_images: int
     orphan_objects: int
@@ -114,11 +127,13 @@ class ImageService:
         store: ImageStore,
         table: ImageTable,
         clock: Callable[[], datetime] = utcnow,
+        dispatch: Dispatch | None = None,
     ):
         self.settings = settings
         self.store = store
         self.table = table
         self._clock = clock
+        self.dispatch: Dispatch = dispatch or OnRequest()
 
     # ----- reading ----------------------------------------------------------------------
 
@@ -146,17 +161,29 @@ class ImageService:
         token = encode_token(key, page.cursor, digest) if page.cursor else None
         return page.items, token
 
-    def gallery_urls(self, image: Image) -> dict[str, str]:
-        """Presigned GET URLs of a ready image's original and renditions."""
+    def links(self, image: Image) -> Links:
+        """Cacheable presigned URLs: the same within a GALLERY_URL_WINDOW_SECONDS window."""
         if image.status != "ready":
-            return {}
-        seconds = self.settings.gallery_url_seconds
-        keys = {"original": original_key(image.image_id)} | {
-            name: rendition_key(image.image_id, name)
-            for name in RENDITION_SIDES
-            if name in image.renditions
-        }
-        return {name: self.store.presigned_get(key, seconds) for name, key in keys.items()}
+            return Links({}, {})
+        image_id = image.image_id
+
+        def url(key: str) -> str:
+            return self.store.cacheable_get(
+                key, self.settings.gallery_url_seconds, self.settings.gallery_url_window_seconds
+            )
+
+        urls: dict[str, str] = {"original": url(original_key(image_id))}
+        sources: dict[str, dict[str, str]] = {}
+        for size in image.renditions:
+            base = image.base_format(size)  # type: ignore[arg-type]
+            urls[size] = url(rendition_key(image_id, size))
+            sources[size] = {
+                fmt: url(rendition_key(image_id, size, fmt))
+                for fmt in MODERN
+                if fmt in image.variants.get(size, {})
+            }
+            sources[size][base] = urls[size]
+        return Links(urls, sources)
 
     def _ready(self, user: str, image_id: str) -> Image:
         image = self._load(user, image_id)
@@ -166,7 +193,7 @@ class ImageService:
 
     def download(self, user: str, image_id: str, expires_in: int, attachment: bool) -> Link:
         image = self._ready(user, image_id)
-        name = image.filename or f"{image.image_id}.{EXTENSIONS[image.content_type]}"
+        name = image.filename or f"{image.image_id}.{extension(image.content_type)}"
         url = self.store.presigned_get(
             original_key(image.image_id),
             expires_in,
@@ -175,16 +202,30 @@ class ImageService:
         expires_at = iso_millis(self._clock() + timedelta(seconds=expires_in))
         return Link(url, expires_in, expires_at)
 
-    def blob(self, user: str, image_id: str, rendition: RenditionName | None = None) -> Blob:
-        """Where the original (or a rendition) of a ready image is, and what it is."""
+    def blob(
+        self,
+        user: str,
+        image_id: str,
+        size: SizeName | None = None,
+        fmt: VariantFormat | None = None,
+    ) -> Blob:
+        """Where the original, or a rendition in a format, of a ready image is. A WebP or
+        AVIF variant that does not exist yet is made now, and kept."""
         image = self._ready(user, image_id)
-        if rendition is None:
+        if size is None:
             return Blob(original_key(image_id), image.content_type, image.size, image.etag)
-        info = image.renditions.get(rendition)
-        if info is None:
-            raise NotFound(f"the image has no {rendition} rendition")
-        etag = f'"{image.sha256}-{rendition}"'
-        return Blob(rendition_key(image_id, rendition), info.content_type, info.size, etag)
+        if size not in image.renditions:
+            raise NotFound(f"the image has no {size} rendition")
+        fmt = fmt or image.base_format(size)
+        if fmt not in MODERN and fmt != image.base_format(size):
+            formats = ", ".join(("auto", image.base_format(size), *MODERN))
+            raise InvalidField("format", f"this image's renditions are in {formats}")
+        if not image.has(size, fmt):
+            image = self._make_variants(image, [(size, fmt)])
+        info = image.rendition(size, fmt)
+        suffix = f"-{fmt}" if fmt in MODERN else ""
+        etag = f'"{image.sha256}-{size}{suffix}"'
+        return Blob(rendition_key(image_id, size, fmt), info.content_type, info.size, etag)
 
     def read(self, blob: Blob) -> bytes:
         data = self.store.get(blob.key)
@@ -220,10 +261,12 @@ class ImageService:
         pending = self._create(pending, claim)
         try:
             self._store(pending.image_id, processed)
-            return self._mark_ready(pending, processed)
+            ready = self._mark_ready(pending, processed)
         except Exception:
             self._discard(pending, claim)
             raise
+        self.dispatch.submit(ready.image_id)
+        return ready
 
     def _process(self, data: bytes, content_type: str, undecodable: type[ApiError]) -> Processed:
         # Imported here: routes that never touch pixels do not load it (nor Pillow).
@@ -245,7 +288,7 @@ class ImageService:
         image_id = new_image_id()
         created = iso_millis(now)
         return Image(
-            **{"filename": f"{image_id}.{EXTENSIONS[content_type]}", **fields},
+            **{"filename": f"{image_id}.{extension(content_type)}", **fields},
             image_id=image_id,
             user_id=user,
             content_type=content_type,
@@ -269,8 +312,8 @@ class ImageService:
 
     def _store(self, image_id: str, processed: Processed) -> None:
         self.store.put(original_key(image_id), processed.original, processed.content_type)
-        for name, rendition in processed.renditions.items():
-            self.store.put(rendition_key(image_id, name), rendition.data, rendition.content_type)
+        for size, rendition in processed.renditions.items():
+            self.store.put(rendition_key(image_id, size), rendition.data, rendition.content_type)
 
     def _mark_ready(self, pending: Image, processed: Processed) -> Image:
         """Make a pending image ready. If its row changed meanwhile (a PATCH of the pending
@@ -400,6 +443,7 @@ class ImageService:
             self._delete_quietly(object_keys(image.image_id))
             raise
         self._delete_quietly([upload_key(image.image_id)])
+        self.dispatch.submit(ready.image_id)
         return ready
 
     def _delete_quietly(self, keys: list[str]) -> None:
@@ -416,6 +460,60 @@ class ImageService:
         with contextlib.suppress(StaleImage):
             self.table.save(image, image.changed(status="rejected", cleanup_at=iso_millis(cleanup)))
         self.store.delete([upload_key(image.image_id)])
+
+    # ----- variants ---------------------------------------------------------------------
+
+    def make_variants(self, image_id: str) -> None:
+        """Every WebP and AVIF variant a ready image does not have yet (the step after an
+        upload; see chalicelib/dispatch.py). An image gone or not ready is left alone."""
+        image = self.table.get(image_id)
+        if image is None or image.status != "ready":
+            return
+        wanted = [
+            (size, fmt)
+            for size in SIZES
+            for fmt in MODERN
+            if size in image.renditions and not image.has(size, fmt)
+        ]
+        if wanted:
+            self._make_variants(image, wanted)
+
+    def _make_variants(self, image: Image, wanted: list[tuple[SizeName, VariantFormat]]) -> Image:
+        """Make, store and record variants of a ready image; returns the image with them."""
+        from chalicelib import imaging
+
+        data = self.store.get(original_key(image.image_id))
+        if data is None:
+            raise NotFound("the image's bytes are missing")
+        made = imaging.variants(data, image.content_type, wanted, self.settings.max_image_pixels)
+        for (size, fmt), variant in made.items():
+            self.store.put(
+                rendition_key(image.image_id, size, fmt), variant.data, variant.content_type
+            )
+        try:
+            return self._record_variants(image.image_id, made)
+        except NotFound:
+            # Deleted while we made them: what we stored belongs to no row.
+            self._delete_quietly([rendition_key(image.image_id, s, f) for s, f in made])
+            raise
+
+    def _record_variants(
+        self, image_id: str, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
+    ) -> Image:
+        for _ in range(_ATTEMPTS):
+            image = self.table.get(image_id)
+            if image is None or image.status != "ready":
+                raise NotFound("no such image")
+            variants = {size: dict(formats) for size, formats in image.variants.items()}
+            for (size, fmt), variant in made.items():
+                variants.setdefault(size, {})[fmt] = _rendition(variant)
+            try:
+                saved = self.table.save(image, image.changed(variants=variants))
+            except StaleImage:
+                continue
+            assert saved is not None
+            return saved
+        raise Conflict("the image kept changing while its variants were recorded; retry")
 
     # ----- idempotency ------------------------------------------------------------------
 
@@ -542,6 +640,12 @@ class ImageService:
             except ApiError:
                 checks[name] = "unavailable"
         return checks
+
+
+def _rendition(made: RenditionImage) -> Rendition:
+    return Rendition(
+        content_type=made.content_type, width=made.width, height=made.height, size=len(made.data)
+    )
 
 
 def _digest(*parts: bytes | str) -> str:

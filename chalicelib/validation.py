@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import BadRequest, InvalidField, NotFound, TooLarge, UnsupportedType
+from chalicelib.formats import ACCEPTED_TYPES, TYPE_NAMES, same_family, sniff
 from chalicelib.models import (
-    ACCEPTED_TYPES,
     DESCRIPTION_MAX,
     FILENAME_MAX,
     TAG_MAX,
@@ -18,25 +18,17 @@ from chalicelib.models import (
     TITLE_MAX,
 )
 
-_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/heic-sequence": "image/heic",
+    "image/heif-sequence": "image/heif",
+}
 NEUTRAL_TYPES = ("", "application/octet-stream")
-_TYPE_NAMES = "JPEG, PNG, GIF or WebP"
 
 IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 _TAG_PUNCTUATION = frozenset("_-")
-
-
-def sniff_type(data: bytes) -> str | None:
-    """The accepted image type the bytes start with, if any."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def media_type(header: str | None) -> str:
@@ -62,11 +54,11 @@ def check_content(data: bytes, declared: str | None, max_bytes: int) -> str:
     check_size(len(data), max_bytes)
     declared_type = media_type(declared)
     if declared_type not in NEUTRAL_TYPES and declared_type not in ACCEPTED_TYPES:
-        raise UnsupportedType(f"{declared_type} is not an accepted image type; send {_TYPE_NAMES}")
-    actual = sniff_type(data)
+        raise UnsupportedType(f"{declared_type} is not an accepted image type; send {TYPE_NAMES}")
+    actual = sniff(data)
     if actual is None:
-        raise UnsupportedType(f"the content is not a {_TYPE_NAMES} image")
-    if declared_type not in NEUTRAL_TYPES and declared_type != actual:
+        raise UnsupportedType(f"the content is not a {TYPE_NAMES} image")
+    if declared_type not in NEUTRAL_TYPES and not same_family(declared_type, actual):
         raise UnsupportedType(f"declared {declared_type} but the content is {actual}")
     return actual
 

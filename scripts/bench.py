@@ -268,7 +268,7 @@ def mocked_app() -> Iterator[Mocked]:
         )
         app_module._service = service
         try:
-            with Client(app_module.app, stage_name="local", project_dir=ROOT) as client:
+            with Client(app_module.app, stage_name="test", project_dir=ROOT) as client:
                 yield Mocked(
                     client=client,
                     service=service,
@@ -290,9 +290,9 @@ def upload(client: Client, data: bytes) -> str:
 
 
 def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    from chalicelib.models import RENDITION_SIDES
+    from chalicelib.models import SIZES
 
     data = photo((1600, 1200))
     serial = count()
@@ -303,10 +303,15 @@ def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
         env.s3.put_object(
             Bucket=env.bucket, Key=f"floor/{n}/original", Body=data, ContentType="image/jpeg"
         )
-        for name, side in RENDITION_SIDES.items():
-            # Plain Pillow: open, thumbnail() with its defaults (draft decode, bicubic), save.
+        for name, side in SIZES.items():
+            # Plain Pillow: open, thumbnail() with its defaults (draft decode, bicubic) or
+            # ImageOps.fit (a centre crop) for the square, save.
             with Image.open(io.BytesIO(data)) as im:
-                im.thumbnail((side, side))
+                if name == "square":
+                    im.draft("RGB", (side, side))
+                    im = ImageOps.fit(im, (side, side))
+                else:
+                    im.thumbnail((side, side))
                 buffer = io.BytesIO()
                 im.save(buffer, "JPEG", quality=85)  # the app's JPEG quality
             env.s3.put_object(

@@ -92,10 +92,17 @@ def create_resources(
     region: str,
     endpoint_url: str | None = None,
     session: boto3.session.Session | None = None,
+    queue: str | None = None,
 ) -> None:
+    """The bucket and the table, and the variants queue when the stage uses one."""
     session = session or boto3.session.Session(region_name=region)
     create_bucket(session.client("s3", region, endpoint_url=endpoint_url), bucket, region)
     create_table(session.client("dynamodb", region, endpoint_url=endpoint_url), table)
+    if queue:
+        sqs = session.client("sqs", region, endpoint_url=endpoint_url)
+        # Longer than the consumer's timeout (lambda_timeout), so a message is not delivered
+        # twice while it is being worked on.
+        sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "120"})
 
 
 def main() -> None:

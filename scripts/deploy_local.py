@@ -75,6 +75,7 @@ def deploy(port: int) -> str:
         REGION,
         f"http://127.0.0.1:{port}",
         session=session,
+        queue=names.get("VARIANTS_QUEUE"),
     )
     chalice_local(port, "deploy")
     return invoke_url(port)
@@ -104,6 +105,14 @@ def destroy(port: int) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
+    if names.get("VARIANTS_QUEUE"):
+        sqs: Any = session.client("sqs", endpoint_url=endpoint)
+        try:
+            url = sqs.get_queue_url(QueueName=names["VARIANTS_QUEUE"])["QueueUrl"]
+            sqs.delete_queue(QueueUrl=url)
+        except ClientError as exc:
+            if "NonExistentQueue" not in exc.response["Error"]["Code"]:
+                raise
 
 
 def main() -> int:
@@ -118,7 +127,7 @@ def main() -> int:
         print(invoke_url(args.port))
     else:
         destroy(args.port)
-        print("removed the dev stage, its bucket and its table from LocalStack")
+        print("removed the dev stage, its bucket, table and queue from LocalStack")
     return 0
 
 

@@ -97,9 +97,14 @@ def app_environment(endpoint_url: str) -> dict[str, str]:
 
 
 def start_chalice_local(
-    port: int, endpoint_url: str, *, autoreload: bool = False, log: IO[bytes] | None = None
+    port: int,
+    endpoint_url: str,
+    *,
+    autoreload: bool = False,
+    log: IO[bytes] | None = None,
+    stage: str = "local",
 ) -> subprocess.Popen[bytes]:
-    """`chalice local --stage local` on 127.0.0.1:port; output to `log` (default: ours).
+    """`chalice local --stage <stage>` on 127.0.0.1:port; output to `log` (default: ours).
 
     It runs in a session of its own (no controlling terminal: a closing terminal or Ctrl-C
     reaches only us, and we stop it; `stop_process` stops its whole group, the autoreload worker
@@ -109,7 +114,7 @@ def start_chalice_local(
     `os.fork()` of this process would inherit the write end and keep it alive; `subprocess`
     children do not: the end is close-on-exec.)"""
     chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    command = [chalice, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port)]
+    command = [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
     if not autoreload:
         command.append("--no-autoreload")
     lifeline, ours = os.pipe()  # both close-on-exec; pass_fds hands the child `lifeline` only

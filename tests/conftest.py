@@ -149,7 +149,7 @@ def service(aws: dict[str, Any]) -> Iterator[ImageService]:
 
 @pytest.fixture
 def client(service: ImageService) -> Iterator[Client]:
-    with Client(app_module.app, stage_name="local") as test_client:
+    with Client(app_module.app, stage_name="test") as test_client:
         yield test_client
 
 

@@ -104,6 +104,13 @@ class XmpBlock:
     def gps(self) -> bool:
         return bool(self.gps_fields)
 
+    @property
+    def empty(self) -> bool:
+        """An XMP packet that says nothing (no rdf:RDF at all, e.g. a bare x:xmpmeta element
+        padded with spaces, which is how a strip blanks XMP in place): no information."""
+        text = self.data.replace(b"\x00", b"").strip()
+        return not text or b"rdf:" not in text
+
 
 @dataclass
 class Frame:
@@ -182,7 +189,9 @@ class Frame:
             ifds = ", ".join(f"{name} {len(tags)}" for name, tags in block.ifds.items())
             found.append(f"EXIF ({ifds or 'unreadable'} tags) in {block.source}")
         found += [
-            f"XMP in {block.source}" + (" with GPS" if block.gps else "") for block in self.xmp
+            f"XMP in {block.source}" + (" with GPS" if block.gps else "")
+            for block in self.xmp
+            if block.gps or not block.empty
         ]
         found += [f"IPTC in {where}" for where in self.iptc]
         found += [f"Photoshop resources in {where}" for where in self.photoshop]
@@ -1064,6 +1073,8 @@ def _read_metadata_item(
     payload = _item_data(data, item, idat, errors)
     where = f"{label} {item.type.strip()} item {item.id}"
     frame.segments.append(f"{item.type.strip()} item {item.id}")
+    if not payload.strip(b"\x00"):
+        return  # blanked (all zeros): it holds nothing
     if item.type == "Exif":
         tiff = b""
         if len(payload) >= 4:

@@ -19,12 +19,16 @@ from tests.metadata_probe import probe
 
 pytestmark = pytest.mark.corpus
 
-ACCEPTED = ("jpeg", "mpo", "png", "gif", "webp")
+ACCEPTED = ("jpeg", "mpo", "png", "gif", "webp", "heic", "heif", "avif")
 # Files a careful service refuses, and why.
 REFUSED = {
     # Pillow's sample is cut short: its first picture never ends (and its MP index points
     # half a megabyte past the end of the file).
     "ultrahdr.jpg": 400,
+    # A Galaxy S24 Ultra photo of 200 megapixels: over MAX_IMAGE_PIXELS (64 million).
+    "200MP.heic": 422,
+    # A real Canon file cut short (pillow-heif's own sample of a broken file).
+    "corrupted.hif": 400,
 }
 
 
@@ -52,6 +56,9 @@ TURNS = {
 
 def upright_pixels(data: bytes) -> PILImage.Image:
     """The first picture as displayed: EXIF orientation applied, 16-bit samples scaled."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
     with PILImage.open(io.BytesIO(data)) as opened:
         opened.seek(0)
         orientation: int = opened.getexif().get(0x0112, 1)
@@ -90,10 +97,13 @@ def test_a_real_file_is_stored_and_served_without_metadata_and_upright(client, a
         assert len([f for f in after.frames if f.role in ("primary", "image")]) == len(pictures)
     reference = upright_pixels(original)
     assert (image["width"], image["height"]) == reference.size
-    for size in ("small", "medium"):
+    for size in ("small", "medium", "square"):
         rendition = stored(aws, image["image_id"], size)
         assert probe(rendition).findings(allow_orientation=rendition == original) == []
         pixels = upright_pixels(rendition)
+        if size == "square":
+            assert pixels.width == pixels.height == min(640, *reference.size), name
+            continue
         width, height = pixels.size
         assert abs(width / height - reference.width / reference.height) < 0.02, (size, name)
         # Upright: the rendition looks like the original turned as its EXIF says.

@@ -91,7 +91,7 @@ def test_a_20_mb_photo_through_the_presigned_flow_ends_ready_with_renditions(cli
     assert image["renditions"]["small"]["width"] == 320
     assert image["renditions"]["medium"]["width"] == 1080
     assert sorted(stored_keys()) == sorted(
-        f"images/{image_id}/{name}" for name in ("original", "small", "medium")
+        f"images/{image_id}/{name}" for name in ("original", "small", "medium", "square")
     )
     redirect = client.http.get(f"/images/{image_id}/content", headers=BOB)
     assert redirect.status_code == 302  # 20 MB is never streamed through the API
@@ -114,7 +114,7 @@ def test_completing_twice_is_harmless(client, images):
     assert second.status_code == 200
     assert body(second)["status"] == "ready"
     assert body(second)["updated_at"] == first["updated_at"]
-    assert len(stored_keys()) == 3
+    assert len(stored_keys()) == 4  # the original and three renditions
 
 
 def test_complete_before_the_upload_is_409(client):
@@ -240,7 +240,7 @@ def test_stale_pending_uploads_are_swept(client, service, images):
         "ready"
     )
     assert stored_keys() == sorted(
-        f"images/{ready['image_id']}/{name}" for name in ("medium", "original", "small")
+        f"images/{ready['image_id']}/{name}" for name in ("medium", "original", "small", "square")
     )
 
 

@@ -39,10 +39,15 @@ def test_get_returns_the_resource_with_gallery_urls(client, jpeg):
         "updated_at",
     ):
         assert image[key] == jpeg[key]
-    assert set(image["urls"]) == {"original", "small", "medium"}
+    assert set(image["urls"]) == {"original", "small", "medium", "square"}
+    # Valid at least 15 minutes, signed at the start of a 5-minute window.
     query = parse_qs(urlparse(image["urls"]["original"]).query)
-    assert query["X-Amz-Expires"] == ["900"]
+    assert query["X-Amz-Expires"] == ["1200"]
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    # Each size in every format it exists in: the base format now, WebP and AVIF once made.
+    assert image["sources"] == {
+        size: {"jpeg": image["urls"][size]} for size in ("small", "medium", "square")
+    }
 
 
 def test_gallery_urls_fetch_the_bytes(client, jpeg, images):
@@ -170,4 +175,6 @@ def test_thumbnail_size_must_be_known(client, jpeg):
 def test_small_images_are_never_upscaled(client):
     tiny = photo("PNG", size=(40, 30))
     image = body(raw_upload(client, tiny, "image/png"))
-    assert {(r["width"], r["height"]) for r in image["renditions"].values()} == {(40, 30)}
+    sizes = {name: (r["width"], r["height"]) for name, r in image["renditions"].items()}
+    # The square of a small image is the largest square that fits.
+    assert sizes == {"small": (40, 30), "medium": (40, 30), "square": (30, 30)}

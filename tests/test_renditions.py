@@ -54,16 +54,23 @@ def test_a_jpeg_that_fits_only_medium_is_medium_as_is_and_small_resized():
 def test_a_png_that_fits_is_its_own_rendition():
     data = photo("PNG", size=(200, 100))
     processed = process(data, "image/png", LIMIT)
-    assert {r.data for r in processed.renditions.values()} == {data}
+    assert processed.renditions["small"].data == processed.renditions["medium"].data == data
+    square = decoded(processed.renditions["square"].data)
+    assert square.size == (100, 100) and square.format == "PNG"
+
+
+def test_a_square_that_fits_is_its_own_square():
+    data = photo("JPEG", size=(500, 500))
+    assert process(data, "image/jpeg", LIMIT).renditions["square"].data == data
 
 
 def test_a_small_gif_still_is_no_bigger_than_the_gif():
     data = photo("GIF", size=(300, 200))
     processed = process(data, "image/gif", LIMIT)
-    for rendition in processed.renditions.values():
+    for name, rendition in processed.renditions.items():
         assert rendition.content_type == "image/png"
         assert len(rendition.data) <= len(data), (len(rendition.data), len(data))
-        assert decoded(rendition.data).size == (300, 200)
+        assert decoded(rendition.data).size == ((200, 200) if name == "square" else (300, 200))
 
 
 def test_an_image_that_fits_but_is_not_upright_is_turned():
@@ -74,6 +81,6 @@ def test_an_image_that_fits_but_is_not_upright_is_turned():
     im.save(buffer, "JPEG", exif=exif)
     processed = process(buffer.getvalue(), "image/jpeg", LIMIT)
     assert (processed.width, processed.height) == (200, 300)
-    for rendition in processed.renditions.values():
+    for name, rendition in processed.renditions.items():
         assert rendition.data != buffer.getvalue()
-        assert decoded(rendition.data).size == (200, 300)
+        assert decoded(rendition.data).size == ((200, 200) if name == "square" else (200, 300))

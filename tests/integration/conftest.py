@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,17 @@ class Stack:
     proxy: FaultProxy
     s3: Any
     dynamodb: Any
+    log: Any = None  # chalice local's output, shown when a test fails
+    emulator_url: str = ""
+
+    def log_tail(self, size: int = 8000) -> str:
+        if self.log is None:
+            return ""
+        self.log.flush()
+        with open(self.log.name, "rb") as read:
+            read.seek(0, os.SEEK_END)
+            read.seek(max(0, read.tell() - size))
+            return read.read().decode(errors="replace")
 
     def objects(self) -> set[str]:
         keys: set[str] = set()
@@ -54,7 +66,9 @@ def stack() -> Iterator[Stack]:
     create_resources(BUCKET, TABLE, REGION, emulator.url, session=SESSION)
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="chalice-local-", suffix=".log") as log:
-        server = start_chalice_local(port, proxy.url, log=log)
+        # The `test` stage is `local` without the background variants step, whose encoding
+        # work would slow every test here; tests/integration/test_variants.py runs `local`.
+        server = start_chalice_local(port, proxy.url, log=log, stage="test")
         try:
             wait_for(f"http://127.0.0.1:{port}/health", timeout=60, process=server)
             yield Stack(
@@ -62,6 +76,8 @@ def stack() -> Iterator[Stack]:
                 proxy=proxy,
                 s3=SESSION.client("s3", endpoint_url=emulator.url),
                 dynamodb=SESSION.client("dynamodb", endpoint_url=emulator.url),
+                log=log,
+                emulator_url=emulator.url,
             )
         except BaseException:
             log.seek(0)
@@ -73,11 +89,37 @@ def stack() -> Iterator[Stack]:
             emulator.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_store(stack: Stack) -> None:
+    """An empty emulator for each test module. moto copies a whole table for every
+    TransactWriteItems (to roll back), so its cost, and the memory it churns, grow with the
+    table: hundreds of images left by one module would slow every later one."""
+    requests.post(f"{stack.emulator_url}/moto-api/reset", timeout=30).raise_for_status()
+    create_resources(BUCKET, TABLE, REGION, stack.emulator_url, session=SESSION)
+
+
 @pytest.fixture(autouse=True)
-def healed(stack: Stack) -> Iterator[None]:
+def healed(stack: Stack, request: pytest.FixtureRequest) -> Iterator[None]:
     stack.proxy.heal()
+    start = os.path.getsize(stack.log.name) if stack.log is not None else 0
     yield
     stack.proxy.heal()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and stack.log is not None:
+        with open(stack.log.name, "rb") as read:
+            read.seek(start)
+            print(
+                "chalice local said during this test:\n"
+                + read.read().decode(errors="replace")[-8000:]
+            )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chalicelib.models import ACCEPTED_TYPES
+from chalicelib.formats import ACCEPTED_TYPES
 from tests.conftest import photo
 
 pytestmark = pytest.mark.integration

@@ -158,7 +158,7 @@ def upload(load: Load, http: requests.Session, base: str, rng: random.Random, n:
     image = response.json()
     if sorted(image["tags"]) != list(tags) or image["user_id"] != user:
         load.fail("upload", f"sent tags {tags} as {user}, got {response.text[:300]}")
-    if response.headers.get("Location") != f"/images/{image['image_id']}":
+    if response.headers.get("Location") != f"{base}/images/{image['image_id']}":
         load.fail("upload", f"Location {response.headers.get('Location')}")
     load.add(Made(image["image_id"], user, tags))
     if headers:  # the same request again: the same image, not a second one

@@ -1,0 +1,80 @@
+"""`make run` makes the WebP and AVIF variants after an upload, in the background: the upload
+answers first, and shortly after, the image's `sources` list every size in every format, with
+URLs a browser can fetch (and cache: the same URLs when listed again)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image as PILImage
+
+from scripts.local_env import free_port, wait_for
+from tests.conftest import photo
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+USER = {"X-User-Id": "variants"}
+SIZES = ("small", "medium", "square")
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[str]:
+    """`scripts/run_local.py`, what `make run` starts, on free ports."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_PORT": str(free_port())},
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", timeout=60, process=process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_variants_are_made_after_the_upload_and_listed(running):
+    data = photo("JPEG", size=(1600, 1200), quality=90)
+    response = requests.post(
+        f"{running}/images",
+        data=data,
+        headers={**USER, "Content-Type": "image/jpeg"},
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    image = response.json()
+    assert all(set(image["sources"][size]) == {"jpeg"} for size in SIZES)
+    deadline = time.monotonic() + 60
+    while True:
+        got = requests.get(f"{running}/images/{image['image_id']}", headers=USER, timeout=30)
+        sources = got.json()["sources"]
+        if all(set(sources[size]) == {"jpeg", "webp", "avif"} for size in SIZES):
+            break
+        assert time.monotonic() < deadline, f"variants not made: {sources}"
+        time.sleep(0.5)
+    for size in SIZES:
+        for fmt, url in sources[size].items():
+            fetched = requests.get(url, timeout=30)
+            assert fetched.status_code == 200, (size, fmt)
+            with PILImage.open(io.BytesIO(fetched.content)) as im:
+                assert im.format == {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[fmt]
+    again = requests.get(
+        f"{running}/images", params={"user_id": USER["X-User-Id"]}, headers=USER, timeout=30
+    )
+    assert again.json()["items"][0]["sources"] == sources  # cacheable: the same URLs
+    deleted = requests.delete(f"{running}/images/{image['image_id']}", headers=USER, timeout=30)
+    assert deleted.status_code == 204
