@@ -3,6 +3,7 @@ content negotiation and conditional requests). The service knows nothing of HTTP
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -123,6 +124,14 @@ def absolute_url(request: Request, path: str) -> str:
 def api_root(request: Request) -> str:
     """The path prefix in front of the API's own paths in the URL the client used."""
     context = request.context or {}
+    api_id, stage = context.get("apiId"), context.get("stage")
+    host = (request.headers.get("host") or "").lower()
+    if os.environ.get("LOCALSTACK_HOSTNAME") and api_id and stage:
+        # LocalStack passes the stage path (`/api/images`) whichever URL the client used; its
+        # own `/restapis/{id}/{stage}/_user_request_/` form shows only in the Host, which is
+        # LocalStack's gateway rather than the API's `{id}.execute-api...` name.
+        if not host.startswith(f"{str(api_id).lower()}."):
+            return f"/restapis/{api_id}/{stage}/_user_request_"
     full = str(context.get("path") or "")
     resource_path = str(context.get("resourcePath") or "")
     for name, value in (request.uri_params or {}).items():

@@ -1,10 +1,13 @@
 """Exercise every route of the contract over HTTP against any deployment.
 
     .venv/bin/python scripts/smoke.py BASE_URL [--user NAME] [--wait-for-s3-event]
+                                       [--wait-for-variants]
 
 BASE_URL is `http://127.0.0.1:8000` for `make run`, the URL `make deploy-local` prints for
 LocalStack, or a real stage's invoke URL. One line per check; the exit status is 0 only when
-every check passed. Needs only `requests` and Pillow (both in the project's venv).
+every check passed. Needs only `requests`, Pillow and pillow-heif (all in the project's venv).
+`--wait-for-variants` waits for the WebP and AVIF variants the deployment makes after an
+upload (background thread or queue) instead of asking for one.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ def make_image(fmt: str, size: tuple[int, int], seed: int) -> bytes:
 
 
 class Smoke:
-    def __init__(self, base: str, user: str, wait_for_s3_event: bool):
+    def __init__(
+        self, base: str, user: str, wait_for_s3_event: bool, wait_for_variants: bool = False
+    ):
         self.base = base.rstrip("/")
+        self.wait_for_variants = wait_for_variants
         self.user = {"X-User-Id": user}
         self.other = {"X-User-Id": f"{user}-other"}
         self.tag = f"smoke{uuid.uuid4().hex[:8]}"
@@ -99,7 +105,10 @@ class Smoke:
             201,
         )
         image = response.json()
-        assert response.headers["Location"].endswith(f"/images/{image['image_id']}")
+        location = response.headers["Location"]
+        assert location.startswith("http") and location.endswith(f"/images/{image['image_id']}")
+        followed = self.expect(self.http.get(location, headers=self.user), 200)
+        assert followed.json()["image_id"] == image["image_id"], "Location leads elsewhere"
         assert image["sha256"] == hashlib.sha256(self.jpeg).hexdigest(), "not byte-exact"
         assert (image["width"], image["height"], image["status"]) == (1200, 800, "ready")
         self.ids["jpeg"] = image["image_id"]
@@ -145,7 +154,7 @@ class Smoke:
             self.http.get(self.url(f"/images/{self.ids['jpeg']}"), headers=self.other), 200
         ).json()
         assert image["title"] == "Smoke JPEG" and image["user_id"] == self.user["X-User-Id"]
-        assert set(image["urls"]) == {"original", "small", "medium"}
+        assert set(image["urls"]) == {"original", "small", "medium", "square"}, image["urls"]
         got = self.expect(self.http.get(image["urls"]["medium"]), 200)
         assert got.content[:3] == b"\xff\xd8\xff", "the gallery URL did not give a JPEG"
 
@@ -257,6 +266,60 @@ class Smoke:
         )
         with Image.open(io.BytesIO(medium.content)) as im:
             assert im.size == (1080, 720), im.size
+
+    def heic(self) -> None:
+        import pillow_heif
+
+        buffer = io.BytesIO()
+        pixels = Image.open(io.BytesIO(make_image("PNG", (1600, 1200), 6))).convert("RGB")
+        pillow_heif.from_pillow(pixels).save(buffer, quality=80)
+        response = self.expect(
+            self.http.post(
+                self.url("/images"),
+                data=buffer.getvalue(),
+                params={"tags": self.tag},
+                headers={**self.user, "Content-Type": "image/heic"},
+            ),
+            201,
+        )
+        image = response.json()
+        assert image["content_type"] == "image/heic", image["content_type"]
+        assert {r["content_type"] for r in image["renditions"].values()} == {"image/jpeg"}
+        square = self.http.get(
+            self.url(f"/images/{image['image_id']}/thumbnail"),
+            params={"size": "square"},
+            headers={**self.other, "Accept": "image/jpeg"},
+        )
+        with Image.open(io.BytesIO(self.expect(square, 200).content)) as im:
+            assert (im.format, im.size) == ("JPEG", (640, 640)), (im.format, im.size)
+        self.ids["heic"] = image["image_id"]
+
+    def modern_formats(self) -> None:
+        image_id = self.ids["jpeg"]
+        path = self.url(f"/images/{image_id}")
+        if self.wait_for_variants:
+            deadline = time.monotonic() + 120
+            while True:
+                sources = self.http.get(path, headers=self.user).json()["sources"]
+                if all(set(formats) == {"jpeg", "webp", "avif"} for formats in sources.values()):
+                    break
+                assert time.monotonic() < deadline, f"variants not made after 120 s: {sources}"
+                time.sleep(1)
+        avif = self.expect(
+            self.http.get(
+                path + "/thumbnail",
+                params={"size": "medium"},
+                headers={**self.other, "Accept": "image/avif,image/webp,*/*"},
+            ),
+            200,
+        )
+        assert avif.headers["Content-Type"] == "image/avif" and "Accept" in avif.headers["Vary"]
+        sources = self.http.get(path, headers=self.user).json()["sources"]
+        assert "avif" in sources["medium"], sources
+        fetched = self.expect(self.http.get(sources["medium"]["avif"]), 200)
+        assert fetched.content == avif.content, "the listed AVIF is not the served one"
+        again = self.http.get(path, headers=self.user).json()["sources"]
+        assert again == sources, "gallery URLs changed within their window"
 
     def update(self) -> None:
         path = self.url(f"/images/{self.ids['jpeg']}")
@@ -393,6 +456,12 @@ class Smoke:
             ("GET /content redirect followed, byte-exact", self.content_redirected),
             ("GET /download URL, attachment, redirect", self.download),
             ("GET /thumbnail small and medium", self.thumbnails),
+            ("POST /images HEIC, JPEG renditions, square 640", self.heic),
+            (
+                "AVIF negotiated, listed in sources, cacheable URLs"
+                + (" (variants made after upload)" if self.wait_for_variants else ""),
+                self.modern_formats,
+            ),
             ("PATCH and PUT, tag index follows", self.update),
             (
                 "POST /images/uploads, presigned POST, "
@@ -418,8 +487,14 @@ def main() -> int:
         action="store_true",
         help="let the deployed S3 event handler finalise the direct upload",
     )
+    parser.add_argument(
+        "--wait-for-variants",
+        action="store_true",
+        help="wait for the WebP and AVIF variants made after the upload",
+    )
     args = parser.parse_args()
-    return Smoke(args.base_url, args.user, args.wait_for_s3_event).run()
+    smoke = Smoke(args.base_url, args.user, args.wait_for_s3_event, args.wait_for_variants)
+    return smoke.run()
 
 
 if __name__ == "__main__":

@@ -308,6 +308,31 @@ def test_location_is_absolute_under_the_request_prefix(
     assert location == f"{expected_root}/images/{image_id}"
 
 
+def test_location_under_localstack_s_user_request_path(service, monkeypatch):
+    """LocalStack passes `/api/images` as the path whatever URL was used; inside LocalStack
+    (LOCALSTACK_HOSTNAME set) a Host that is not the API's own name means the
+    `/restapis/{id}/{stage}/_user_request_/` form."""
+    monkeypatch.setenv("LOCALSTACK_HOSTNAME", "127.0.0.1")
+    for host, root in (
+        ("127.0.0.1:4566", "http://127.0.0.1:4566/restapis/abc123/api/_user_request_"),
+        ("abc123.execute-api.localhost.localstack.cloud:4566", None),
+    ):
+        event = proxy_event(
+            "POST",
+            "/images",
+            "/images",
+            headers={"Content-Type": "image/png", "X-User-Id": "alice", "Host": host},
+            claims=None,
+            body=photo("PNG", size=(8, 8)),
+            context_path="/api/images",
+        )
+        event["requestContext"].update(apiId="abc123", stage="api")
+        response = call(event)
+        image_id = json.loads(response["body"])["image_id"]
+        expected = f"{root or 'http://' + host + '/api'}/images/{image_id}"
+        assert response["headers"]["Location"] == expected
+
+
 def test_location_of_a_direct_upload_is_absolute_too(client):
     response = send(
         client,

@@ -54,7 +54,13 @@ def deployed() -> Iterator[str]:
 def test_smoke_against_the_deployed_api(deployed: str) -> None:
     """Every route over API Gateway + Lambda, and the S3 event finaliser (no /complete)."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "smoke.py"), deployed, "--wait-for-s3-event"],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "smoke.py"),
+            deployed,
+            "--wait-for-s3-event",
+            "--wait-for-variants",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
