@@ -4,6 +4,7 @@ and hands the result to the HTTP edge (`chalicelib/responses.py`)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from chalice.app import (
     SQSEvent,
 )
 
-from chalicelib import responses
+from chalicelib import responses, web
 from chalicelib.aws import dynamodb_client, s3_client, sqs_client
 from chalicelib.config import get_settings
 from chalicelib.dispatch import Background, Queue
-from chalicelib.errors import ApiError, BadRequest, error
+from chalicelib.errors import ApiError, BadRequest, NotFound, error
 from chalicelib.formats import ACCEPTED_TYPES, VARIANT_TYPES
 from chalicelib.identity import caller_id
 from chalicelib.metadata import ImageTable
@@ -40,10 +41,12 @@ from chalicelib.parsing import (
 )
 from chalicelib.routing import OPERATIONS, Operation
 from chalicelib.schemas import (
+    AssetQuery,
     DirectUploadRequest,
     DirectUploadStarted,
     DownloadLink,
     DownloadQuery,
+    GalleryQuery,
     Health,
     ImageList,
     ImageResource,
@@ -208,6 +211,62 @@ def openapi_document() -> Response:
     from chalicelib import openapi  # only this route needs it: kept out of cold starts
 
     return responses.json(openapi.document(app))
+
+
+# ----- the gallery ----------------------------------------------------------------------------
+
+
+def _web(data: bytes, content_type: str, etag: str, cache_control: str) -> Response:
+    if responses.etag_matches(current().headers.get("if-none-match") or "", etag):
+        return Response(body="", status_code=304, headers={"ETag": etag})
+    return Response(
+        body=data.decode(),
+        status_code=200,
+        headers={"Content-Type": content_type, "ETag": etag, "Cache-Control": cache_control},
+    )
+
+
+@route(
+    "/",
+    "GET",
+    Operation(
+        query=GalleryQuery,
+        responses={200: None, 304: None},
+        errors=(400,),
+        identity=False,
+        extra={"text_types": ["text/html"]},
+    ),
+)
+def gallery() -> Response:
+    """The web gallery: sign in, upload, browse, edit and delete photos.
+
+    In header mode `/?user=NAME` signs in as NAME."""
+    query(GalleryQuery)
+    data = web.page("index.html", responses.api_root(current()))
+    etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+    return _web(data, "text/html; charset=utf-8", etag, "no-cache")
+
+
+@route(
+    "/static/{name}",
+    "GET",
+    Operation(
+        query=AssetQuery,
+        responses={200: None, 304: None},
+        errors=(400, 404),
+        identity=False,
+        extra={"text_types": ["text/javascript", "text/css"]},
+    ),
+)
+def static_asset(name: str) -> Response:
+    """A file of the gallery (scripts, styles), cached for a year when asked by version."""
+    params = query(AssetQuery)
+    found = web.asset(name)
+    if found is None or name.endswith(".html"):
+        raise NotFound("no such file")
+    immutable = params.v == found.version
+    cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+    return _web(found.data, found.content_type, found.etag, cache)
 
 
 # ----- images ---------------------------------------------------------------------------------

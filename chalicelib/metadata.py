@@ -35,7 +35,7 @@ from chalicelib.validation import fold
 
 IMAGE_SK = "image"
 _SWEEP_KEY = {"pk": "sweeper", "sk": "orphans"}
-BY_USER, FEED, CLEANUP = "by_user", "feed", "cleanup"
+BY_USER, FEED, CLEANUP, BY_SHA256 = "by_user", "feed", "cleanup", "by_sha256"
 LIST_BUDGET = 2000  # items a filtered listing may evaluate per request
 
 _serializer = TypeSerializer()
@@ -79,6 +79,10 @@ def tag_pk(tag: str) -> str:
 
 def user_pk(user_id: str) -> str:
     return f"user#{user_id}"
+
+
+def sha_pk(digest: str) -> str:
+    return f"sha#{digest}"
 
 
 def shard_of(image_id: str, shards: int) -> int:
@@ -125,10 +129,17 @@ class ListFilter:
     content_type: str | None = None
     after: str | None = None  # only items whose sort key is greater
     before: str | None = None  # only items whose sort key is smaller
+    sha256: str | None = None
 
     def digest(self) -> str:
         return query_digest(
-            self.user_id, self.tag, self.title, self.content_type, self.after, self.before
+            self.user_id,
+            self.tag,
+            self.title,
+            self.content_type,
+            self.after,
+            self.before,
+            self.sha256,
         )
 
 
@@ -155,6 +166,8 @@ class ImageTable:
         if image.status == "ready":
             row["user_pk"] = user_pk(image.user_id)
             row["feed_pk"] = f"feed#{shard_of(image.image_id, self._feed_shards)}"
+            if image.sha256:
+                row["sha_pk"] = sha_pk(image.sha256)
         elif image.cleanup_at is not None:
             row["cleanup_pk"] = f"cleanup#{shard_of(image.image_id, self._cleanup_shards)}"
             row["cleanup_at"] = image.cleanup_at
@@ -290,7 +303,15 @@ class ImageTable:
         if query.before is not None and (upper is None or query.before < upper):
             upper = query.before
         filters: list[ConditionBase] = []
-        if query.tag is not None:
+        if query.sha256 is not None:
+            # Copies of one file are few: the digest's own index, the rest filtered.
+            index, pk_attr, sk_attr = BY_SHA256, "sha_pk", "sort_key"
+            partitions = [sha_pk(query.sha256)]
+            if query.user_id is not None:
+                filters.append(Attr("user_id").eq(query.user_id))
+            if query.tag is not None:
+                filters.append(Attr("tags").contains(query.tag))
+        elif query.tag is not None:
             index, pk_attr, sk_attr = None, "pk", "sk"
             partitions = [tag_pk(query.tag)]
             if query.user_id is not None:
@@ -461,7 +482,16 @@ def table_definition(table_name: str) -> dict[str, Any]:
             "Projection": {"ProjectionType": "ALL"},
         }
 
-    attributes = ["pk", "sk", "user_pk", "feed_pk", "sort_key", "cleanup_pk", "cleanup_at"]
+    attributes = [
+        "pk",
+        "sk",
+        "user_pk",
+        "feed_pk",
+        "sha_pk",
+        "sort_key",
+        "cleanup_pk",
+        "cleanup_at",
+    ]
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
@@ -474,6 +504,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
             gsi(BY_USER, "user_pk", "sort_key"),
             gsi(FEED, "feed_pk", "sort_key"),
             gsi(CLEANUP, "cleanup_pk", "cleanup_at"),
+            gsi(BY_SHA256, "sha_pk", "sort_key"),
         ],
     }
 

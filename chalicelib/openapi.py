@@ -118,6 +118,9 @@ def _responses(operation: Operation, binary_types: list[str]) -> dict[str, Any]:
         elif status == 200 and binary_types:
             answer["content"] = {t: {"schema": _BINARY} for t in binary_types}
             answer["headers"] = {"ETag": {"schema": {"type": "string"}}}
+        elif status == 200 and "text_types" in operation.extra:
+            text = {"type": "string"}
+            answer["content"] = {t: {"schema": text} for t in operation.extra["text_types"]}
         if status in (201, 302):
             answer["headers"] = {"Location": {"schema": {"type": "string"}, "required": True}}
         answers[str(status)] = answer

@@ -126,14 +126,16 @@ def api_root(request: Request) -> str:
     context = request.context or {}
     api_id, stage = context.get("apiId"), context.get("stage")
     host = (request.headers.get("host") or "").lower()
-    if os.environ.get("LOCALSTACK_HOSTNAME") and api_id and stage:
-        # LocalStack passes the stage path (`/api/images`) whichever URL the client used; its
-        # own `/restapis/{id}/{stage}/_user_request_/` form shows only in the Host, which is
-        # LocalStack's gateway rather than the API's `{id}.execute-api...` name.
-        if not host.startswith(f"{str(api_id).lower()}."):
-            return f"/restapis/{api_id}/{stage}/_user_request_"
+    # LocalStack passes the stage path (`/api/images`) whichever URL the client used; its own
+    # `/restapis/{id}/{stage}/_user_request_/` form shows only in the Host, which is then
+    # LocalStack's gateway rather than the API's `{id}.execute-api...` name.
+    inside_localstack = bool(os.environ.get("LOCALSTACK_HOSTNAME") and api_id and stage)
+    if inside_localstack and not host.startswith(f"{str(api_id).lower()}."):
+        return f"/restapis/{api_id}/{stage}/_user_request_"
     full = str(context.get("path") or "")
     resource_path = str(context.get("resourcePath") or "")
+    if resource_path == "/":  # the gallery: `/api` and `/api/` alike
+        return full.rstrip("/")
     for name, value in (request.uri_params or {}).items():
         resource_path = resource_path.replace("{" + name + "}", value)
     if resource_path and full.endswith(resource_path):

@@ -189,3 +189,26 @@ def test_raw_upload_listing_round_trip(client, images):
     assert {k: v for k, v in item.items() if k != "urls"} == {
         k: v for k, v in made.items() if k != "urls"
     }
+
+
+def test_sha256_finds_the_copies_of_a_file(client, clock):
+    import hashlib
+
+    data = TINY["PNG"]
+    digest = hashlib.sha256(data).hexdigest()
+    mine = upload(client, ALICE, "PNG", tags=["a"])
+    theirs = upload(client, BOB, "PNG")
+    upload(client, ALICE, "GIF")
+
+    def ids(**query):
+        response = get(client, sha256=digest, **query)
+        assert response.status_code == 200, response.body
+        return [item["image_id"] for item in body(response)["items"]]
+
+    assert mine["sha256"] == digest
+    assert ids() == [theirs["image_id"], mine["image_id"]]
+    assert ids(user_id="alice") == [mine["image_id"]]
+    assert ids(user_id="alice", tag="a") == [mine["image_id"]]
+    assert ids(user_id="carol") == []
+    assert_error(get(client, sha256="ABC"), 400, field="sha256")
+    assert_error(get(client, sha256=digest.upper()), 400, field="sha256")

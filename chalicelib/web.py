@@ -1,0 +1,60 @@
+"""The files browsers load from the app itself: the gallery (`GET /`) and its assets, and the
+interactive API documentation (`GET /docs`). They live in `chalicelib/web/` (packaged with the
+function) and are read once per process. Every asset URL carries its content hash (`?v=`),
+so browsers may keep it for a year; pages are revalidated (ETag) on every visit."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+WEB = Path(__file__).resolve().parent / "web"
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    data: bytes
+    content_type: str
+
+    @property
+    def version(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()[:16]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+
+@cache
+def asset(name: str) -> Asset | None:
+    """A file of chalicelib/web by its name (no path components), or None."""
+    path = WEB / name
+    if "/" in name or name.startswith(".") or not path.is_file() or path.suffix not in TYPES:
+        return None
+    return Asset(name, path.read_bytes(), TYPES[path.suffix])
+
+
+def page(name: str, api_root: str) -> bytes:
+    """An HTML page with its `{{root}}` (the API root the request came through) and each
+    `{{v:asset}}` (that asset's version) filled in."""
+    found = asset(name)
+    assert found is not None, name
+    text = found.data.decode()
+    for part in text.split("{{v:")[1:]:
+        referenced = part.split("}}", 1)[0]
+        linked = asset(referenced)
+        assert linked is not None, referenced
+        text = text.replace("{{v:" + referenced + "}}", linked.version)
+    return text.replace("{{root}}", html.escape(api_root)).encode()
