@@ -306,12 +306,13 @@ def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
         for name, side in SIZES.items():
             # Plain Pillow: open, thumbnail() with its defaults (draft decode, bicubic) or
             # ImageOps.fit (a centre crop) for the square, save.
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data)) as opened:
                 if name == "square":
-                    im.draft("RGB", (side, side))
-                    im = ImageOps.fit(im, (side, side))
+                    opened.draft("RGB", (side, side))
+                    im = ImageOps.fit(opened, (side, side))
                 else:
-                    im.thumbnail((side, side))
+                    opened.thumbnail((side, side))
+                    im = opened
                 buffer = io.BytesIO()
                 im.save(buffer, "JPEG", quality=85)  # the app's JPEG quality
             env.s3.put_object(
