@@ -242,7 +242,14 @@ def gallery() -> Response:
 
     In header mode `/?user=NAME` signs in as NAME."""
     query(GalleryQuery)
-    data = web.page("index.html", responses.api_root(current()))
+    settings = get_service().settings
+    values = {
+        "root": responses.api_root(current()),
+        "auth_mode": settings.auth_mode,
+        "max_image_bytes": str(settings.max_image_bytes),
+        "max_direct_upload_bytes": str(settings.max_direct_upload_bytes),
+    }
+    data = web.page("index.html", values)
     etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
     return _web(data, "text/html; charset=utf-8", etag, "no-cache")
 

@@ -46,9 +46,10 @@ def asset(name: str) -> Asset | None:
     return Asset(name, path.read_bytes(), TYPES[path.suffix])
 
 
-def page(name: str, api_root: str) -> bytes:
-    """An HTML page with its `{{root}}` (the API root the request came through) and each
-    `{{v:asset}}` (that asset's version) filled in."""
+def page(name: str, values: dict[str, str]) -> bytes:
+    """An HTML page with each `{{key}}` filled in from `values` (HTML-escaped: the API root
+    the request came through, settings the page needs) and each `{{v:asset}}` with that
+    asset's version."""
     found = asset(name)
     assert found is not None, name
     text = found.data.decode()
@@ -57,4 +58,6 @@ def page(name: str, api_root: str) -> bytes:
         linked = asset(referenced)
         assert linked is not None, referenced
         text = text.replace("{{v:" + referenced + "}}", linked.version)
-    return text.replace("{{root}}", html.escape(api_root)).encode()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", html.escape(value))
+    return text.encode()
