@@ -105,11 +105,21 @@ ANY_BODY = ["*/*"]  # the upload route sorts out encodings itself and answers 41
 
 def route(path: str, method: str, operation: Operation, **kwargs: Any) -> Callable[..., Any]:
     """`app.route` for one method, with what the route takes and answers recorded for the
-    OpenAPI document. Routes that need an identity sit behind the authorizer (cognito)."""
+    OpenAPI document. Routes that need an identity sit behind the authorizer (cognito).
+    Every path also answers CORS preflight requests (OPTIONS, no identity: browsers send
+    none with them)."""
     OPERATIONS[(path, method)] = operation
     if operation.identity:
         kwargs["authorizer"] = AUTHORIZER
+    if path not in app.routes or "OPTIONS" not in app.routes[path]:
+        app.route(path, methods=["OPTIONS"])(_preflight)
     return app.route(path, methods=[method], **kwargs)
+
+
+def _preflight(**_: str) -> Response:
+    request = current()
+    methods = sorted(app.routes[request.context["resourcePath"]])
+    return responses.preflight(request, methods, SETTINGS.cors_origins)
 
 
 def current() -> Request:
@@ -164,7 +174,13 @@ _CHALICE_ERRORS = {405: "method_not_allowed", 415: "unsupported_media_type"}
 
 
 @app.middleware("http")
-def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+def edge(event: Request, get_response: Callable[[Any], Response]) -> Response:
+    """What every response gets on its way out: CORS headers for the configured origins."""
+    response = _json_errors(event, get_response)
+    return responses.with_cors(response, event.headers.get("origin"), SETTINGS.cors_origins)
+
+
+def _json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Every error leaves in one JSON shape, Chalice's own ones included; no tracebacks."""
     try:
         response = get_response(event)

@@ -75,6 +75,9 @@ class Settings:
     )
     feed_shards: int = setting(4, "partitions of the global feed (fixed for a table's life)", 1, 64)
     token_secret: str = setting("", "key that signs pagination tokens (default: derived)")
+    cors_origins: str = setting(
+        "*", "origins browsers may call the API and the bucket from: `*`, or a comma-separated list"
+    )
     s3_events_wired_by_template: bool = setting(
         False, "`1` when the packaged template, not Chalice, wires S3 events (prod)"
     )

@@ -187,6 +187,8 @@ def _document(app: Chalice) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, methods in sorted(app.routes.items()):
         for method, entry in methods.items():
+            if method == "OPTIONS":  # CORS preflights, answered for every path
+                continue
             paths.setdefault(path, {})[method.lower()] = _operation(
                 app, path, method, entry.view_function
             )

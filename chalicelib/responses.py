@@ -106,6 +106,45 @@ def content(
     return Response(body=read(blob), status_code=200, headers=headers)
 
 
+# ----- CORS --------------------------------------------------------------------------------
+
+_EXPOSED = "ETag, Location, Content-Length, Vary"
+_ALLOWED_HEADERS = "Content-Type, X-User-Id, Authorization, Idempotency-Key, If-None-Match"
+
+
+def _allowed_origin(origin: str | None, configured: str) -> str | None:
+    """What Access-Control-Allow-Origin says: `*`, the request's origin when it is one of
+    the configured ones, or nothing."""
+    origins = [o.strip() for o in configured.split(",") if o.strip()]
+    if "*" in origins:
+        return "*"
+    return origin if origin in origins else None
+
+
+def with_cors(response: Response, origin: str | None, configured: str) -> Response:
+    """Every response, errors included, carries CORS headers for the configured origins."""
+    allowed = _allowed_origin(origin, configured)
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSED
+    if allowed != "*" and configured.strip():
+        vary = response.headers.get("Vary")
+        response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+    return response
+
+
+def preflight(request: Request, methods: list[str], configured: str) -> Response:
+    """The answer to a CORS preflight (OPTIONS) of a path: its methods, the headers the API
+    reads, cached by the browser for ten minutes."""
+    headers: dict[str, str | list[str]] = {
+        "Access-Control-Allow-Methods": ", ".join(methods),
+        "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
+        "Access-Control-Max-Age": "600",
+        "Allow": ", ".join(methods),
+    }
+    return Response(body="", status_code=204, headers=headers)
+
+
 def etag_matches(header: str, etag: str) -> bool:
     candidates = [c.strip() for c in header.split(",")]
     return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)

@@ -87,10 +87,13 @@ class ListQuery(Strict):
     created_before: (
         Annotated[str, Meta(description="ISO 8601 date or date-time, exclusive")] | UnsetType
     ) = UNSET
-    sha256: Annotated[
-        str,
-        Meta(pattern="^[0-9a-f]{64}$", description="only copies of this file (hex SHA-256)"),
-    ] | UnsetType = UNSET
+    sha256: (
+        Annotated[
+            str,
+            Meta(pattern="^[0-9a-f]{64}$", description="only copies of this file (hex SHA-256)"),
+        ]
+        | UnsetType
+    ) = UNSET
     limit: Annotated[int, Meta(ge=1, le=100, description="page size")] = 20
     next_token: (
         Annotated[str, Meta(min_length=1, description="from the previous page; same filters")]

@@ -20,18 +20,23 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from chalicelib.metadata import TTL_ATTRIBUTE, table_definition
 from chalicelib.models import UPLOAD_PREFIX
 
-# Browsers POST direct uploads to the bucket and GET presigned URLs from other origins.
-BUCKET_CORS = {
-    "CORSRules": [
-        {
-            "AllowedMethods": ["GET", "HEAD", "POST"],
-            "AllowedOrigins": ["*"],
-            "AllowedHeaders": ["*"],
-            "ExposeHeaders": ["ETag"],
-            "MaxAgeSeconds": 3600,
-        }
-    ]
-}
+
+def bucket_cors(origins: str = "*") -> dict[str, Any]:
+    """Browsers POST direct uploads to the bucket and GET presigned URLs from the gallery's
+    origin (CORS_ORIGINS: `*` or a comma-separated list)."""
+    return {
+        "CORSRules": [
+            {
+                "AllowedMethods": ["GET", "HEAD", "POST"],
+                "AllowedOrigins": [o.strip() for o in origins.split(",") if o.strip()],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 3600,
+            }
+        ]
+    }
+
+
 # Direct uploads are moved under images/ when finalised; anything left under uploads/ is a
 # stale or refused upload (the sweeper normally removes it first).
 BUCKET_LIFECYCLE = {
@@ -47,7 +52,7 @@ BUCKET_LIFECYCLE = {
 }
 
 
-def create_bucket(s3: Any, bucket: str, region: str) -> None:
+def create_bucket(s3: Any, bucket: str, region: str, cors_origins: str = "*") -> None:
     params: dict[str, Any] = {"Bucket": bucket}
     if region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -65,7 +70,7 @@ def create_bucket(s3: Any, bucket: str, region: str) -> None:
             "RestrictPublicBuckets": True,
         },
     )
-    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=BUCKET_CORS)
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=bucket_cors(cors_origins))
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=BUCKET_LIFECYCLE)
 
 
@@ -93,10 +98,12 @@ def create_resources(
     endpoint_url: str | None = None,
     session: boto3.session.Session | None = None,
     queue: str | None = None,
+    cors_origins: str = "*",
 ) -> None:
     """The bucket and the table, and the variants queue when the stage uses one."""
     session = session or boto3.session.Session(region_name=region)
-    create_bucket(session.client("s3", region, endpoint_url=endpoint_url), bucket, region)
+    s3 = session.client("s3", region, endpoint_url=endpoint_url)
+    create_bucket(s3, bucket, region, cors_origins)
     create_table(session.client("dynamodb", region, endpoint_url=endpoint_url), table)
     if queue:
         sqs = session.client("sqs", region, endpoint_url=endpoint_url)

@@ -76,6 +76,7 @@ def deploy(port: int) -> str:
         f"http://127.0.0.1:{port}",
         session=session,
         queue=names.get("VARIANTS_QUEUE"),
+        cors_origins=names.get("CORS_ORIGINS", "*"),
     )
     chalice_local(port, "deploy")
     return invoke_url(port)

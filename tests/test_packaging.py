@@ -49,6 +49,17 @@ def test_the_template_bucket_is_the_stage_bucket_and_is_wired_to_the_finaliser()
     assert PROD_ENV["S3_EVENTS_WIRED_BY_TEMPLATE"] == "1"
 
 
+def test_api_gateway_s_own_errors_keep_the_error_shape_and_cors():
+    responses = RESOURCES["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    assert {"MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED", "REQUEST_TOO_LARGE"} <= set(responses)
+    for name, response in responses.items():
+        assert '"error": {"code"' in response["responseTemplates"]["application/json"], name
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'", name
+
+
 def test_the_prod_policy_is_least_privilege():
     assert PROD["autogen_policy"] is False
     policy = load(f".chalice/{PROD['iam_policy_file']}")
