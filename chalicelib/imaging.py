@@ -227,7 +227,11 @@ class Source:
             return _fit(self.sized("medium"), SIZES["small"], Image.Resampling.LANCZOS, 1.1)
         from chalicelib.crop import square_box
 
-        square = self.pixels.crop(square_box(self.pixels))
+        # From the medium when it is large enough (cheaper to cut and reduce), else from the
+        # decoded pixels (a panorama's medium is too short for a 640 px square).
+        medium = self.sized("medium")
+        source = medium if min(medium.size) >= SIZES["square"] else self.pixels
+        square = source.crop(square_box(source))
         return _fit(square, SIZES["square"], Image.Resampling.LANCZOS, 2.0)
 
     def encode(self, size: SizeName, fmt: VariantFormat) -> RenditionImage:

@@ -6,8 +6,9 @@ Every figure divides what the app does by the least the same work could cost on 
 machine, measured in the same run, so the figures compare across machines and over time:
 
 - upload_overhead: median `POST /images` (a ~200 KB photo, raw body) through the Chalice test
-  client on moto's in-process mock / the same work done directly (put the original, make and
-  put each rendition with plain Pillow, one 1 KB put_item).
+  client on moto's in-process mock, the variants step queued on SQS as deployed / the same work
+  done directly (put the original, make and put each rendition with plain Pillow, one 1 KB
+  put_item, one SQS message).
 - read_overhead: median `GET /images/{id}` / one consistent get_item of the image's row.
 - list_scaling: how much slower a tag page gets from 100 to 10,000 stored images, relative to
   how much slower the bare DynamoDB query for that page gets (moto's query cost grows with the
@@ -15,8 +16,11 @@ machine, measured in the same run, so the figures compare across machines and ov
 - read_amplification: items DynamoDB returned to the app per image listed, walking every
   page (default page size) of a tag with 10,000 images.
 - cold_start: a fresh `import app` / a fresh `import boto3, chalice`.
-- renditions: both renditions of a 12-megapixel JPEG / Pillow's plain full decode of it, in a
-  fresh process whose heap keeps freed memory, so that neither side pays page faults.
+- renditions: the three renditions of a 12-megapixel JPEG / Pillow's plain full decode of it,
+  in a fresh process whose heap keeps freed memory, so that neither side pays page faults.
+- renditions_vs_libvips: the same / libvips (one thread) making the same three with
+  thumbnail_buffer, alternating in the same fresh process.
+- variant_ms: the AVIF and WebP variants of one medium rendition, decode included (recorded).
 - upload_memory: peak RSS growth (the kernel's VmHWM, reset just before; in a fresh process)
   during a ~10 MiB upload through the API / 10 MiB.
 - http_reads_rps: `GET /images/{id}` per second through `chalice local` with 8 clients.
@@ -82,6 +86,8 @@ FIGURES = (
     "read_amplification",
     "cold_start",
     "renditions",
+    "renditions_vs_libvips",
+    "variant_ms",
     "upload_memory",
     "http_reads_rps",
     "package_mb",
@@ -242,6 +248,8 @@ class Mocked:
     dynamodb: Any
     bucket: str
     table: str
+    sqs: Any = None
+    queue_url: str = ""
 
 
 @contextlib.contextmanager
@@ -251,7 +259,8 @@ def mocked_app() -> Iterator[Mocked]:
     from moto import mock_aws
 
     import app as app_module
-    from chalicelib.aws import dynamodb_client, s3_client
+    from chalicelib.aws import dynamodb_client, s3_client, sqs_client
+    from chalicelib.dispatch import Queue
     from chalicelib.metadata import ImageTable
     from chalicelib.service import ImageService
     from chalicelib.storage import ImageStore
@@ -259,16 +268,22 @@ def mocked_app() -> Iterator[Mocked]:
 
     settings = app_module.SETTINGS
     session = boto3.session.Session(region_name=settings.region)
+    queue = "image-service-bench-variants"
     with mock_aws():
-        create_resources(settings.bucket_name, settings.table_name, settings.region, None, session)
+        create_resources(
+            settings.bucket_name, settings.table_name, settings.region, None, session, queue
+        )
+        # Uploads pay what they pay deployed: the variants step queued on SQS.
         service = ImageService(
             settings,
             ImageStore(s3_client(settings.region), settings.bucket_name),
             ImageTable(dynamodb_client(settings.region), settings.table_name, settings.feed_shards),
+            dispatch=Queue(sqs_client(settings.region), queue),
         )
         app_module._service = service
         try:
             with Client(app_module.app, stage_name="test", project_dir=ROOT) as client:
+                sqs = session.client("sqs")
                 yield Mocked(
                     client=client,
                     service=service,
@@ -276,6 +291,8 @@ def mocked_app() -> Iterator[Mocked]:
                     dynamodb=session.client("dynamodb"),
                     bucket=settings.bucket_name,
                     table=settings.table_name,
+                    sqs=sqs,
+                    queue_url=sqs.get_queue_url(QueueName=queue)["QueueUrl"],
                 )
         finally:
             app_module._service = None
@@ -325,6 +342,7 @@ def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
             TableName=env.table,
             Item={"pk": {"S": f"floor#{n}"}, "sk": {"S": "floor"}, "data": {"S": filler}},
         )
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=f'{{"image_id": "{n}"}}')
 
     log(f"upload_overhead: {len(data) / 1000:.0f} KB photo, {plan.reps} uploads each way")
     app_s, floor_s = paired_medians(lambda: upload(env.client, data), floor_upload, plan)
@@ -332,7 +350,7 @@ def upload_and_read(env: Mocked, plan: Plan) -> tuple[Figure, Figure]:
     uploaded = Figure(
         "upload_overhead",
         app_s / floor_s,
-        1.5,
+        1.0,
         f"POST /images {app_s * 1000:.1f} ms / direct {floor_s * 1000:.1f} ms",
     )
 
@@ -548,7 +566,7 @@ def cold_start(plan: Plan) -> Figure:
     return Figure(
         "cold_start",
         app_s / floor_s,
-        1.3,
+        1.2,
         f"import app {app_s * 1000:.0f} ms / import boto3, chalice {floor_s * 1000:.0f} ms",
     )
 
@@ -579,11 +597,13 @@ def in_child(photo_bytes: bytes, flags: list[str], env: dict[str, str] | None = 
 STEADY_HEAP = {"MALLOC_TRIM_THRESHOLD_": str(1 << 40), "MALLOC_MMAP_THRESHOLD_": str(32 * MIB)}
 
 
-def renditions(plan: Plan) -> Figure:
-    """Both renditions / a plain full decode, in a fresh process on a steady heap.
+def renditions(plan: Plan) -> list[Figure]:
+    """The renditions step / a plain full decode, and / libvips making the same three, in a
+    fresh process on a steady heap.
 
     A fresh process keeps the figure independent of the figures measured before it; the steady
-    heap times both sides on compute alone, the floor at its cheapest."""
+    heap times every side on compute alone, the floor at its cheapest. libvips runs on one
+    thread (VIPS_CONCURRENCY=1), as our code does."""
     from chalicelib import imaging
     from chalicelib.config import get_settings
 
@@ -592,17 +612,57 @@ def renditions(plan: Plan) -> Figure:
     measured = in_child(
         data,
         ["--renditions-child", "--child-reps", str(plan.reps), "--child-warmup", str(plan.warmup)],
-        STEADY_HEAP,
+        {**STEADY_HEAP, "VIPS_CONCURRENCY": "1"},
     )
     max_pixels = get_settings().max_image_pixels
     profile(plan, "renditions", lambda: imaging.process(data, "image/jpeg", max_pixels), plan.reps)
     app_s, floor_s = measured["app_s"], measured["floor_s"]
+    app_vips_s, vips_s = measured["app_vips_s"], measured["vips_s"]
+    return [
+        Figure(
+            "renditions",
+            app_s / floor_s,
+            1.15,
+            f"small, medium and square of a 4000x3000 JPEG {app_s * 1000:.0f} ms / its full"
+            f" decode {floor_s * 1000:.0f} ms; page faults per run"
+            f" {measured['app_faults']:,.0f} / {measured['floor_faults']:,.0f}",
+        ),
+        Figure(
+            "renditions_vs_libvips",
+            app_vips_s / vips_s,
+            1.0,
+            f"{app_vips_s * 1000:.0f} ms / libvips thumbnail_buffer making the same three (1080,"
+            f" 320, 640 attention crop; Q=85) {vips_s * 1000:.0f} ms; against libvips decoding"
+            f" once and resizing thrice: {measured['vips_once_ratio']:.2f}",
+        ),
+        variant_time(data, max_pixels, plan),
+    ]
+
+
+def variant_time(data: bytes, max_pixels: int, plan: Plan) -> Figure:
+    """What the step after an upload costs for one size: the AVIF and WebP variants of the
+    medium rendition, from the stored original (decode included)."""
+    from chalicelib import imaging
+
+    wanted: list[tuple[Any, Any]] = [("medium", "avif"), ("medium", "webp")]
+
+    def make() -> None:
+        imaging.variants(data, "image/jpeg", wanted, max_pixels)
+
+    make()
+    runs = []
+    for _ in range(max(3, plan.reps // 4)):
+        started = time.perf_counter()
+        make()
+        runs.append(time.perf_counter() - started)
+    ms = statistics.median(runs) * 1000
     return Figure(
-        "renditions",
-        app_s / floor_s,
-        1.0,
-        f"process {app_s * 1000:.0f} ms / full decode {floor_s * 1000:.0f} ms; page faults per"
-        f" run {measured['app_faults']:,.0f} / {measured['floor_faults']:,.0f}",
+        "variant_ms",
+        ms,
+        None,
+        f"AVIF + WebP of the medium rendition of a 4000x3000 JPEG, decode included: {ms:.0f} ms,"
+        " made after the upload (a background thread locally, an SQS consumer deployed) or on"
+        " the first request that asks for one",
     )
 
 
@@ -624,12 +684,36 @@ def renditions_child(path: str, reps: int, warmup: int) -> None:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
 
-    app_s, floor_s = paired_medians(app_side, floor_side, Plan(reps=reps, warmup=warmup))
+    import pyvips
+
+    def vips_side() -> None:
+        """libvips as its documentation suggests: thumbnail_buffer per size (each shrinks on
+        load), the square cut on libvips's own 'attention' (most interesting) region."""
+        for side, crop in ((1080, None), (320, None), (640, "attention")):
+            options = {"height": side, "crop": crop} if crop else {}
+            pyvips.Image.thumbnail_buffer(data, side, **options).jpegsave_buffer(Q=85)
+
+    def vips_once_side() -> None:
+        medium = pyvips.Image.thumbnail_buffer(data, 1080).copy_memory()
+        for im in (
+            medium,
+            medium.thumbnail_image(320),
+            medium.thumbnail_image(640, height=640, crop="attention"),
+        ):
+            im.jpegsave_buffer(Q=85)
+
+    plan = Plan(reps=reps, warmup=warmup)
+    app_s, floor_s = paired_medians(app_side, floor_side, plan)
+    app_vips_s, vips_s = paired_medians(app_side, vips_side, plan)
+    app_once_s, vips_once_s = paired_medians(app_side, vips_once_side, plan)
     print(
         json.dumps(
             {
                 "app_s": app_s,
                 "floor_s": floor_s,
+                "app_vips_s": app_vips_s,
+                "vips_s": vips_s,
+                "vips_once_ratio": app_once_s / vips_once_s,
                 "app_faults": page_faults(app_side),
                 "floor_faults": page_faults(floor_side),
             }
@@ -863,7 +947,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = replace(TINY if args.tiny else Plan(), profile_dir=args.profile_dir)
     began = time.perf_counter()
     figures = in_process(plan)
-    figures += [cold_start(plan), renditions(plan), upload_memory(plan)]
+    figures += [cold_start(plan), *renditions(plan), upload_memory(plan)]
     figures += [http_reads(plan), package_size()]
     figures.sort(key=lambda figure: FIGURES.index(figure.key))
     print(table(figures))

@@ -27,6 +27,8 @@ FIGURES = {
     "read_amplification",
     "cold_start",
     "renditions",
+    "renditions_vs_libvips",
+    "variant_ms",
     "upload_memory",
     "http_reads_rps",
     "package_mb",
