@@ -498,35 +498,46 @@ def image_thumbnail(image_id: str) -> Response:
 # ----- events ---------------------------------------------------------------------------------
 
 
-def _finalise_upload(event: S3Event) -> None:
+def _finalise_upload(key: str) -> None:
     """A direct upload landed: finalise it exactly as POST /images/{id}/complete would.
 
     A backend failure propagates, so Lambda retries the (asynchronous) event.
     """
-    get_service().finalise_uploaded_object(event.key)
+    get_service().finalise_uploaded_object(key)
 
 
-if SETTINGS.s3_events_wired_by_template:
+if SETTINGS.wired_by_template:
     # `chalice package` cannot emit S3 notifications (CloudFormation cannot change an existing
-    # bucket's), so the prod stage sets S3_EVENTS_WIRED_BY_TEMPLATE and the template it is
-    # packaged with (infra/aws/resources.json) wires the bucket it creates to this function.
+    # bucket's), so the packaged stages set WIRED_BY_TEMPLATE and the template they are
+    # packaged with (infra/aws/resources.json) sends the bucket's "Object Created" events for
+    # uploads/ to this function through EventBridge (S3 notifications straight to the function
+    # would make the bucket, the function and its permissions depend on each other).
     @app.lambda_function(name="finalise_upload")
     def finalise_upload_packaged(event: dict[str, Any], context: Any) -> None:
-        for record in event.get("Records", []):
-            _finalise_upload(S3Event({"Records": [record]}, context))
+        if event.get("detail-type") == "Object Created":
+            _finalise_upload(event["detail"]["object"]["key"])
+        for record in event.get("Records", []):  # an S3 notification, should one be wired
+            _finalise_upload(S3Event({"Records": [record]}, context).key)
 else:
 
     @app.on_s3_event(
         bucket=SETTINGS.bucket_name, prefix=UPLOAD_PREFIX, events=["s3:ObjectCreated:*"]
     )
     def finalise_upload(event: S3Event) -> None:
-        _finalise_upload(event)
+        _finalise_upload(event.key)
 
 
 if SETTINGS.variants_after_upload == "queue":
     # The queue's consumer: the WebP and AVIF variants of each new image (see dispatch.py).
     # A failure propagates, so SQS redelivers the message (and dead-letters it, deployed).
-    @app.on_sqs_message(queue=SETTINGS.variants_queue, batch_size=1)
+    # Packaged, the template names the queue; the ARN here is a placeholder it replaces.
+    queue_arn = (
+        f"arn:aws:sqs:{SETTINGS.region}:000000000000:{SETTINGS.variants_queue}"
+        if SETTINGS.wired_by_template
+        else None
+    )
+
+    @app.on_sqs_message(queue=SETTINGS.variants_queue, queue_arn=queue_arn, batch_size=1)
     def make_variants(event: SQSEvent) -> None:
         for record in event:
             get_service().make_variants(json.loads(record.body)["image_id"])

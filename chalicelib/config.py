@@ -78,8 +78,9 @@ class Settings:
     cors_origins: str = setting(
         "*", "origins browsers may call the API and the bucket from: `*`, or a comma-separated list"
     )
-    s3_events_wired_by_template: bool = setting(
-        False, "`1` when the packaged template, not Chalice, wires S3 events (prod)"
+    wired_by_template: bool = setting(
+        False,
+        "`1` when the packaged template, not Chalice, wires S3 events and the queue (prod, stack)",
     )
     region: str = "us-east-1"  # botocore's AWS_REGION / AWS_DEFAULT_REGION, not ours
 

@@ -11,5 +11,4 @@ package: $(STAMP) ## chalice package (prod stage) + bucket and table resources, 
 		--merge-template infra/aws/resources.json $(PACKAGE_DIR)
 	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.json
 	@ls -l $(PACKAGE_DIR)
-	@echo "Deploy with: aws cloudformation package --template-file $(PACKAGE_DIR)/sam.json --s3-bucket <artifacts bucket> --output-template-file $(PACKAGE_DIR)/packaged.yaml"
-	@echo "        and: aws cloudformation deploy --template-file $(PACKAGE_DIR)/packaged.yaml --stack-name image-service --capabilities CAPABILITY_IAM"
+	@echo "Deploy it with: make deploy-stack ARTIFACTS_BUCKET=<a bucket for the code> [STACK=image-service]"

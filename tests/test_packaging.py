@@ -27,9 +27,8 @@ RESOURCES = load("infra/aws/resources.json")["Resources"]
 
 def test_the_template_table_is_the_table_the_code_creates():
     table = RESOURCES["ImagesTable"]["Properties"]
-    expected = table_definition(PROD_ENV["TABLE_NAME"])
+    expected = table_definition("named-by-the-stack")
     for key in (
-        "TableName",
         "BillingMode",
         "AttributeDefinitions",
         "KeySchema",
@@ -39,14 +38,29 @@ def test_the_template_table_is_the_table_the_code_creates():
     assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
 
 
-def test_the_template_bucket_is_the_stage_bucket_and_is_wired_to_the_finaliser():
+def test_the_template_names_its_resources_and_wires_uploads_to_the_finaliser():
     bucket = RESOURCES["ImagesBucket"]["Properties"]
-    assert bucket["BucketName"] == PROD_ENV["BUCKET_NAME"]
-    [wiring] = bucket["NotificationConfiguration"]["LambdaConfigurations"]
-    assert wiring["Function"] == {"Fn::GetAtt": ["FinaliseUpload", "Arn"]}
-    assert wiring["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert "BucketName" not in bucket and "TableName" not in RESOURCES["ImagesTable"]["Properties"]
+    assert bucket["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    rule = RESOURCES["UploadsEventRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["FinaliseUpload", "Arn"]}
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    assert PROD_ENV["S3_EVENTS_WIRED_BY_TEMPLATE"] == "1"
+    assert PROD_ENV["WIRED_BY_TEMPLATE"] == "1"
+    for function in ("APIHandler", "FinaliseUpload", "SweepStaleImages", "MakeVariants"):
+        variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert variables["BUCKET_NAME"] == {"Ref": "ImagesBucket"}, function
+        assert variables["TABLE_NAME"] == {"Ref": "ImagesTable"}, function
+
+
+def test_the_stack_stage_is_prod_with_header_identity():
+    stack = load(".chalice/config.json")["stages"]["stack"]
+    expected = {**PROD_ENV, "AUTH_MODE": "header"}
+    del expected["COGNITO_USER_POOL_ARN"]
+    assert stack["environment_variables"] == expected
+    assert stack["iam_policy_file"] == PROD["iam_policy_file"]
 
 
 def test_api_gateway_s_own_errors_keep_the_error_shape_and_cors():
@@ -61,20 +75,22 @@ def test_api_gateway_s_own_errors_keep_the_error_shape_and_cors():
 
 
 def test_the_prod_policy_is_least_privilege():
+    """The functions may touch this stack's bucket, table and queue (named by the template,
+    referred to through it), and write logs: nothing else, no wildcard actions."""
     assert PROD["autogen_policy"] is False
     policy = load(f".chalice/{PROD['iam_policy_file']}")
-    bucket, table = PROD_ENV["BUCKET_NAME"], PROD_ENV["TABLE_NAME"]
-    allowed = {
-        f"arn:aws:s3:::{bucket}/*",
-        f"arn:aws:s3:::{bucket}",
-        f"arn:aws:dynamodb:*:*:table/{table}",
-        f"arn:aws:dynamodb:*:*:table/{table}/index/*",
-        "arn:aws:logs:*:*:*",
-    }
+    allowed = [
+        {"Fn::Sub": "${ImagesBucket.Arn}/*"},
+        {"Fn::GetAtt": ["ImagesBucket", "Arn"]},
+        {"Fn::GetAtt": ["ImagesTable", "Arn"]},
+        {"Fn::Sub": "${ImagesTable.Arn}/index/*"},
+        {"Fn::GetAtt": ["VariantsQueue", "Arn"]},
+        {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"},
+    ]
     for statement in policy["Statement"]:
         resources = statement["Resource"]
-        resources = [resources] if isinstance(resources, str) else resources
-        assert set(resources) <= allowed, statement
+        resources = resources if isinstance(resources, list) else [resources]
+        assert all(resource in allowed for resource in resources), statement
         assert not any(action.endswith("*") for action in statement["Action"]), statement
         assert not any(
             action in ("dynamodb:Scan", "s3:DeleteBucket") for action in statement["Action"]
@@ -98,8 +114,22 @@ def test_make_package_builds_a_template_cfn_lint_accepts(tmp_path):
     resources = template["Resources"]
     assert resources["FinaliseUpload"]["Properties"]["Handler"] == "app.finalise_upload_packaged"
     assert "SweepStaleImages" in resources and "ImagesTable" in resources
-    authorizers = resources["RestAPI"]["Properties"]["DefinitionBody"]["securityDefinitions"]
-    assert "images-user-pool" in authorizers  # prod routes are behind Cognito
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = body["securityDefinitions"]["images-user-pool"]["x-amazon-apigateway-authorizer"]
+    # The pool is the template's own, or the one given as a parameter.
+    assert authorizer["providerARNs"] == [
+        {
+            "Fn::If": [
+                "CreateUserPool",
+                {"Fn::GetAtt": ["UserPool", "Arn"]},
+                {"Ref": "ExistingUserPoolArn"},
+            ]
+        }
+    ]
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            if path.startswith("/images") and method != "options":
+                assert operation["security"] == [{"images-user-pool": []}], (path, method)
     size_mb = (tmp_path / "deployment.zip").stat().st_size / 1e6
     assert size_mb < 15, size_mb
     # Every runtime requirement made it in, with a binary the Lambda runtime can load
