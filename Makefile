@@ -12,6 +12,9 @@ STAMP := $(VENV)/.installed-stamp
 export PYTHONDONTWRITEBYTECODE :=
 
 .DEFAULT_GOAL := help
+# What `make test` needs besides the venv (mk/*.mk add theirs: the browser, vendored assets).
+TEST_NEEDS :=
+-include mk/*.mk
 .PHONY: help install run test lint typecheck unit docs bench clean
 
 help:
@@ -39,11 +42,12 @@ typecheck: $(STAMP) ## mypy
 
 unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs everything)
 	@start=$$(date +%s.%N); QUICK_TESTS=1 $(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis \
-		-m "not integration and not e2e and not slow and not corpus" --ignore=tests/integration --ignore=tests/e2e \
+		-m "not integration and not e2e and not slow and not corpus and not browser" \
+		--ignore=tests/integration --ignore=tests/e2e --ignore=tests/browser \
 		tests infra/localstack/lambda_executor/tests; status=$$?; \
 		printf "make unit: %.1f s\n" "$$(echo "$$(date +%s.%N) - $$start" | bc)"; exit $$status
 
-test: lint typecheck corpus
+test: lint typecheck corpus $(TEST_NEEDS)
 	$(VENV)/bin/pytest -q -rf
 
 docs: $(STAMP) ## docs/api.md, the API reference, from the app's OpenAPI document
@@ -55,4 +59,3 @@ bench: $(STAMP) ## performance figures against floors measured in the same run
 clean: ## remove the virtualenv and caches (not the LocalStack install cache)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build out
 
--include mk/*.mk
