@@ -7,7 +7,10 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,7 +24,7 @@ from chalice.app import (
     SQSEvent,
 )
 
-from chalicelib import responses, web
+from chalicelib import observability, responses, web
 from chalicelib.aws import dynamodb_client, s3_client, sqs_client
 from chalicelib.config import get_settings
 from chalicelib.dispatch import Background, Queue
@@ -62,13 +65,16 @@ from chalicelib.service import ImageService
 from chalicelib.storage import ImageStore
 
 app = Chalice(app_name="image-service")
-app.log.setLevel(logging.INFO)
+SETTINGS = get_settings()
+observability.configure(SETTINGS.log_level)
+# Chalice's own lines (an unhandled exception's) in the same JSON form: the class, no values.
+app.log.handlers[:] = logging.getLogger("image_service").handlers
+app.log.propagate = False
 # Bodies API Gateway must pass through as bytes (Chalice's defaults cover png, jpeg, gif).
 app.api.binary_types.extend(
     ["image/webp", "image/heic", "image/heif", "image/avif", "multipart/form-data"]
 )
 
-SETTINGS = get_settings()
 _service: ImageService | None = None
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -130,7 +136,9 @@ def current() -> Request:
 
 def caller() -> str:
     request = current()
-    return caller_id(request.headers, request.context, SETTINGS.auth_mode)
+    user = caller_id(request.headers, request.context, SETTINGS.auth_mode)
+    observability.request_context().user = user
+    return user
 
 
 def query(kind: type[S]) -> S:
@@ -166,6 +174,7 @@ def image_body(image: Any) -> msgspec.Struct:
 
 
 def created(image_body: msgspec.Struct, image_id: str) -> Response:
+    observability.request_context().image_id = image_id
     location = responses.absolute_url(current(), f"/images/{image_id}")
     return responses.json(image_body, 201, {"Location": location})
 
@@ -175,9 +184,31 @@ _CHALICE_ERRORS = {405: "method_not_allowed", 415: "unsupported_media_type"}
 
 @app.middleware("http")
 def edge(event: Request, get_response: Callable[[Any], Response]) -> Response:
-    """What every response gets on its way out: CORS headers for the configured origins."""
+    """What every request gets: CORS headers for the configured origins on its response, and
+    its one log line (with its metrics)."""
+    started = time.perf_counter()
+    context = observability.begin()
+    context.image_id = (event.uri_params or {}).get("image_id")
     response = _json_errors(event, get_response)
-    return responses.with_cors(response, event.headers.get("origin"), SETTINGS.cors_origins)
+    response = responses.with_cors(response, event.headers.get("origin"), SETTINGS.cors_origins)
+    body = response.body
+    observability.end_request(
+        request_id=_request_id(event),
+        route=str((event.context or {}).get("resourcePath", "?")),
+        method=event.method,
+        status=response.status_code,
+        started=started,
+        error_code=body["error"]["code"] if isinstance(body, dict) and "error" in body else None,
+    )
+    return response
+
+
+def _request_id(event: Request) -> str:
+    lambda_context = getattr(event, "lambda_context", None)
+    found = getattr(lambda_context, "aws_request_id", None) or (event.context or {}).get(
+        "requestId"
+    )
+    return str(found or uuid.uuid4())
 
 
 def _json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -190,7 +221,6 @@ def _json_errors(event: Any, get_response: Callable[[Any], Response]) -> Respons
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
         status = response.status_code
         if status >= 500:
-            app.log.error("unhandled error on %s", getattr(event, "path", "?"))
             return error(500, "internal_error", "an internal error occurred")
         message = str(body.get("Message", "bad request"))
         if status == 415:
@@ -498,12 +528,32 @@ def image_thumbnail(image_id: str) -> Response:
 # ----- events ---------------------------------------------------------------------------------
 
 
+@contextmanager
+def event_run(handler: str, **fields: Any) -> Iterator[dict[str, Any]]:
+    """One log line (with its metrics) per event handler run; a failure is logged with its
+    class and re-raised, so the event is retried (and dead-lettered, deployed)."""
+    started = time.perf_counter()
+    observability.begin()
+    outcome: dict[str, Any] = {}
+    try:
+        yield outcome
+    except Exception as exc:
+        code = exc.code if isinstance(exc, ApiError) else "internal_error"
+        observability.metric("EventFailures", 1, Handler=handler)
+        observability.end_event(
+            handler, started, "failed", error=type(exc).__name__, error_code=code, **fields
+        )
+        raise
+    observability.end_event(handler, started, "ok", **fields, **outcome)
+
+
 def _finalise_upload(key: str) -> None:
     """A direct upload landed: finalise it exactly as POST /images/{id}/complete would.
 
     A backend failure propagates, so Lambda retries the (asynchronous) event.
     """
-    get_service().finalise_uploaded_object(key)
+    with event_run("finalise_upload", key=key) as outcome:
+        outcome["result"] = get_service().finalise_uploaded_object(key)
 
 
 if SETTINGS.wired_by_template:
@@ -540,16 +590,19 @@ if SETTINGS.variants_after_upload == "queue":
     @app.on_sqs_message(queue=SETTINGS.variants_queue, queue_arn=queue_arn, batch_size=1)
     def make_variants(event: SQSEvent) -> None:
         for record in event:
-            get_service().make_variants(json.loads(record.body)["image_id"])
+            image_id = json.loads(record.body)["image_id"]
+            with event_run("make_variants", image_id=image_id):
+                get_service().make_variants(image_id)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def sweep_stale_images(event: Any) -> None:
     """Remove pending uploads that never completed, rejected images, half-done deletes, and
-    objects whose row is gone."""
-    report = get_service().sweep()
-    app.log.info(
-        "sweeper removed %d stale images and %d orphan objects",
-        report.stale_images,
-        report.orphan_objects,
-    )
+    objects whose row is gone; finalise uploads whose event was lost."""
+    with event_run("sweep") as outcome:
+        report = get_service().sweep()
+        outcome.update(
+            stale_images=report.stale_images,
+            orphan_objects=report.orphan_objects,
+            finalised=report.finalised,
+        )

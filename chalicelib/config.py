@@ -75,6 +75,9 @@ class Settings:
     )
     feed_shards: int = setting(4, "partitions of the global feed (fixed for a table's life)", 1, 64)
     token_secret: str = setting("", "key that signs pagination tokens (default: derived)")
+    log_level: LogLevel = setting(
+        "INFO", "the least severe log lines written: DEBUG, INFO, WARNING, ERROR"
+    )
     cors_origins: str = setting(
         "*", "origins browsers may call the API and the bucket from: `*`, or a comma-separated list"
     )

@@ -44,6 +44,7 @@ class Upload:
     data: bytes
     declared_type: str
     fields: dict[str, Any]  # as sent; cleaned by the service's field rules
+    encoding: str = "raw"  # raw, multipart or json (reported in the metrics)
 
 
 def check_body_size(body: bytes, limit: int) -> None:
@@ -261,7 +262,7 @@ def _multipart_upload(content_type: str, body: bytes) -> Upload:
     if filename:
         fields["filename"] = filename
     declared = media_type(file_part.headers.get(b"content-type", b"").decode("latin-1"))
-    return Upload(data=bytes(file_part.data), declared_type=declared, fields=fields)
+    return Upload(bytes(file_part.data), declared, fields, "multipart")
 
 
 def _json_upload(body: bytes) -> Upload:
@@ -273,7 +274,7 @@ def _json_upload(body: bytes) -> Upload:
         prefix, encoded = encoded.split(",", 1)
         declared = declared or prefix[5:].split(";", 1)[0]
     fields = doc.given()
-    return Upload(data=_b64decode(encoded), declared_type=media_type(declared), fields=fields)
+    return Upload(_b64decode(encoded), media_type(declared), fields, "json")
 
 
 def _b64decode(encoded: str) -> bytes:

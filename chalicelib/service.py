@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from chalicelib.errors import (
     InvalidField,
     NotFound,
     Rejected,
+    Unavailable,
 )
 from chalicelib.formats import MODERN, VariantFormat
 from chalicelib.metadata import (
@@ -60,6 +62,7 @@ from chalicelib.models import (
     upload_key,
     utcnow,
 )
+from chalicelib.observability import metric
 from chalicelib.pagination import decode_token, encode_token
 from chalicelib.parsing import Upload
 from chalicelib.schemas import DirectUploadRequest
@@ -118,6 +121,7 @@ class Links:
 class SweepReport:
     stale_images: int
     orphan_objects: int
+    finalised: int = 0  # uploads whose bytes arrived but whose event never finalised them
 
 
 class ImageService:
@@ -265,6 +269,8 @@ class ImageService:
         except Exception:
             self._discard(pending, claim)
             raise
+        metric("Uploads", 1, Encoding=upload.encoding, ContentType=ready.content_type)
+        metric("BytesStored", _bytes_stored(processed), "Bytes")
         self.dispatch.submit(ready.image_id)
         return ready
 
@@ -272,14 +278,18 @@ class ImageService:
         # Imported here: routes that never touch pixels do not load it (nor Pillow).
         from chalicelib import imaging
 
+        started = time.perf_counter()
         try:
-            return imaging.process(data, content_type, self.settings.max_image_pixels)
+            processed = imaging.process(data, content_type, self.settings.max_image_pixels)
         except imaging.TooManyPixels as exc:
             raise Rejected(
                 f"the image is too large to decode: {exc}", code="too_many_pixels"
             ) from None
         except imaging.Undecodable as exc:
             raise undecodable(str(exc), code="undecodable_image") from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        metric("RenditionTime", elapsed_ms, "Milliseconds", ContentType=content_type)
+        return processed
 
     def _new_pending(
         self, user: str, fields: dict[str, Any], content_type: str, size: int
@@ -399,11 +409,13 @@ class ImageService:
         image = self._load(user, image_id, write=True)
         return self._finalise(image)
 
-    def finalise_uploaded_object(self, key: str) -> None:
-        """The S3 event path: the same finalisation, for whatever landed under uploads/."""
+    def finalise_uploaded_object(self, key: str) -> str:
+        """The S3 event path: the same finalisation, for whatever landed under uploads/.
+        Returns the outcome (ready, rejected, gone, ...); a backend failure propagates, so the
+        event is retried."""
         image_id = image_id_from_upload_key(key)
         if image_id is None:
-            return
+            return "ignored"
         try:
             image = self.table.get(check_image_id(image_id))
         except NotFound:
@@ -411,13 +423,25 @@ class ImageService:
         if image is None:
             log.warning("no image for uploaded object %s; deleting it", key)
             self.store.delete([key])
-            return
+            return "gone"
         try:
             self._finalise(image)
         except (Rejected, Conflict, NotFound) as exc:
             log.info("upload %s not finalised: %s", image_id, exc.message)
+            return exc.code
+        return "ready"
 
     def _finalise(self, image: Image) -> Image:
+        try:
+            ready = self._finalise_once(image)
+        except ApiError as exc:
+            if not isinstance(exc, Unavailable):
+                metric("Finalisations", 1, Outcome=exc.code)
+            raise
+        metric("Finalisations", 1, Outcome="ready")
+        return ready
+
+    def _finalise_once(self, image: Image) -> Image:
         if image.status == "ready":
             return image
         if image.status == "rejected":
@@ -443,6 +467,8 @@ class ImageService:
             self._delete_quietly(object_keys(image.image_id))
             raise
         self._delete_quietly([upload_key(image.image_id)])
+        metric("Uploads", 1, Encoding="direct", ContentType=ready.content_type)
+        metric("BytesStored", _bytes_stored(processed), "Bytes")
         self.dispatch.submit(ready.image_id)
         return ready
 
@@ -485,7 +511,10 @@ class ImageService:
         data = self.store.get(original_key(image.image_id))
         if data is None:
             raise NotFound("the image's bytes are missing")
+        started = time.perf_counter()
         made = imaging.variants(data, image.content_type, wanted, self.settings.max_image_pixels)
+        metric("VariantTime", (time.perf_counter() - started) * 1000, "Milliseconds")
+        metric("VariantsMade", len(made))
         for (size, fmt), variant in made.items():
             self.store.put(
                 rendition_key(image.image_id, size, fmt), variant.data, variant.content_type
@@ -589,18 +618,45 @@ class ImageService:
     # ----- the sweeper ------------------------------------------------------------------
 
     def sweep(self, limit: int = 100, objects: int = 1000) -> SweepReport:
-        """Remove images whose cleanup time has passed, and objects whose row is gone."""
-        return SweepReport(self._sweep_stale(limit), self.sweep_orphans(objects))
+        """Remove images whose cleanup time has passed, and objects whose row is gone; an
+        upload whose bytes arrived but whose event never finalised it is finalised now."""
+        removed, finalised = self._sweep_stale(limit)
+        orphans = self.sweep_orphans(objects)
+        metric("SweeperRemovals", removed, Kind="stale_images")
+        metric("SweeperRemovals", orphans, Kind="orphan_objects")
+        return SweepReport(removed, orphans, finalised)
 
-    def _sweep_stale(self, limit: int) -> int:
-        removed = 0
+    def _sweep_stale(self, limit: int) -> tuple[int, int]:
+        removed = finalised = 0
         for image in self.table.due_for_cleanup(iso_millis(self._clock()), limit):
+            if image.status == "pending" and self._finalised_late(image):
+                finalised += 1
+                continue
             try:
                 self._remove(image)
                 removed += 1
             except StaleImage:
                 continue  # it changed (completed, updated) since the query: not stale
-        return removed
+        return removed, finalised
+
+    def _finalised_late(self, image: Image) -> bool:
+        """A pending image whose bytes are in the bucket was never finalised: its event was
+        lost, or failed past its retries. Finalise it now and say so, rather than delete a
+        photo its owner uploaded."""
+        try:
+            self._finalise(image)
+        except Conflict:
+            return False  # nothing was ever uploaded: the sweeper removes it
+        except Rejected:
+            return True  # refused now; the next sweep removes the rejected image
+        except ApiError:
+            # Still failing: keep it (the failed event can be replayed) and raise the alarm.
+            log.error("the stuck upload %s cannot be finalised yet", image.image_id)
+            metric("StuckUploads", 1)
+            return True
+        log.error("finalised the stuck upload %s, whose event never did", image.image_id)
+        metric("StuckUploads", 1)
+        return True
 
     def sweep_orphans(self, budget: int) -> int:
         """Walk the next `budget` objects of the bucket (resuming where the last run stopped;
@@ -640,6 +696,10 @@ class ImageService:
             except ApiError:
                 checks[name] = "unavailable"
         return checks
+
+
+def _bytes_stored(processed: Processed) -> int:
+    return len(processed.original) + sum(len(r.data) for r in processed.renditions.values())
 
 
 def _rendition(made: RenditionImage) -> Rendition:

@@ -219,8 +219,11 @@ def test_an_event_for_an_unknown_upload_deletes_the_stray_object(client, images)
     assert stored_keys() == []
 
 
-def test_stale_pending_uploads_are_swept(client, service, images):
-    stale_id, _ = begin(client, images["image/jpeg"])
+def test_stale_pending_uploads_are_swept_and_stuck_ones_finalised(client, service, images):
+    """A pending upload nothing was ever uploaded for is removed after PENDING_TTL_SECONDS;
+    one whose bytes arrived but whose S3 event never finalised it (lost, or failed past its
+    retries) is finalised by the sweeper, and reported, rather than deleted."""
+    stuck_id, _ = begin(client, images["image/jpeg"])
     fresh_id = body(start(client))["image"]["image_id"]
     ready = body(
         client.http.post(
@@ -234,13 +237,15 @@ def test_stale_pending_uploads_are_swept(client, service, images):
     response = client.lambda_.invoke("sweep_stale_images", event)
     assert response.payload is None
     service._clock = utcnow
-    assert_error(client.http.get(f"/images/{stale_id}", headers=ALICE), 404)
+    assert body(client.http.get(f"/images/{stuck_id}", headers=ALICE))["status"] == "ready"
     assert_error(client.http.get(f"/images/{fresh_id}", headers=ALICE), 404)
     assert body(client.http.get(f"/images/{ready['image_id']}", headers=ALICE))["status"] == (
         "ready"
     )
     assert stored_keys() == sorted(
-        f"images/{ready['image_id']}/{name}" for name in ("medium", "original", "small", "square")
+        f"images/{image_id}/{name}"
+        for image_id in (ready["image_id"], stuck_id)
+        for name in ("medium", "original", "small", "square")
     )
 
 

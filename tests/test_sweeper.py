@@ -9,7 +9,7 @@ from datetime import timedelta
 from chalicelib.models import new_image_id, utcnow
 from chalicelib.service import SweepReport
 from tests.conftest import BUCKET, SESSION
-from tests.helpers import begin, body, raw_upload, stored_keys
+from tests.helpers import begin, body, raw_upload, start, stored_keys
 
 LATER = timedelta(hours=2)  # past the default grace of an hour
 
@@ -60,12 +60,22 @@ def test_a_small_budget_walks_the_whole_bucket_over_several_runs(service):
 
 
 def test_the_scheduled_sweeper_removes_stale_rows_and_orphans(client, service, images):
-    image_id, _ = begin(client, images["image/jpeg"])
+    started = start(client, content_type="image/jpeg", size=len(images["image/jpeg"]))
+    image_id = body(started)["image"]["image_id"]  # its bytes never arrive
     put(orphan())
     at(service, timedelta(days=2))
     assert service.sweep() == SweepReport(stale_images=1, orphan_objects=len(orphan()))
     assert stored_keys() == []
     assert client.http.get(f"/images/{image_id}", headers={"X-User-Id": "alice"}).status_code == 404
+
+
+def test_an_upload_whose_event_was_lost_is_finalised_not_swept(client, service, images, capsys):
+    image_id, _ = begin(client, images["image/jpeg"])  # the bytes landed; no event, no /complete
+    at(service, timedelta(days=2))
+    assert service.sweep() == SweepReport(stale_images=0, orphan_objects=0, finalised=1)
+    found = client.http.get(f"/images/{image_id}", headers={"X-User-Id": "alice"})
+    assert found.status_code == 200 and body(found)["status"] == "ready"
+    assert f"uploads/{image_id}" not in stored_keys()
 
 
 def test_the_schedule_runs_the_whole_sweep(client, service):
