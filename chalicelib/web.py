@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 WEB = Path(__file__).resolve().parent / "web"
+VENDOR = WEB / "vendor"  # Swagger UI's files, vendored by `make swagger-ui` (mk/docs.mk)
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -39,11 +40,15 @@ class Asset:
 
 @cache
 def asset(name: str) -> Asset | None:
-    """A file of chalicelib/web by its name (no path components), or None."""
-    path = WEB / name
-    if "/" in name or name.startswith(".") or not path.is_file() or path.suffix not in TYPES:
+    """A file of chalicelib/web (or of its vendor/ folder) by its name (no path components),
+    or None."""
+    if "/" in name or name.startswith("."):
         return None
-    return Asset(name, path.read_bytes(), TYPES[path.suffix])
+    for folder in (WEB, VENDOR):
+        path = folder / name
+        if path.is_file() and path.suffix in TYPES:
+            return Asset(name, path.read_bytes(), TYPES[path.suffix])
+    return None
 
 
 def page(name: str, values: dict[str, str]) -> bytes:
