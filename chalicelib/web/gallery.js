@@ -570,12 +570,21 @@ function pending(user, id, add) {
 async function resumePending() {
   const user = state.identity.id;
   for (const id of JSON.parse(stored(KEYS.pending + user) || "[]")) {
+    let shown = null;
     try {
       let image = await api(`images/${id}`);
-      if (image.status === "pending") image = await api(`images/${id}/complete`, { method: "POST" });
+      if (image.status === "pending") {
+        // the owner sees it while it is finished
+        const text = `Finishing the upload of ${image.filename}…`;
+        shown = el("li", { className: "tile pending" }, el("div", { className: "veil" }, text));
+        $("grid").prepend(shown);
+        image = await api(`images/${id}/complete`, { method: "POST" });
+      }
       if (image.status === "ready" && matches(image, state.filters)) showTile(remember(image), true);
     } catch {
       // never uploaded, refused or deleted since: nothing to show
+    } finally {
+      shown?.remove();
     }
     pending(user, id, false);
   }
@@ -828,6 +837,16 @@ function start() {
   for (const node of document.querySelectorAll("[data-auth]")) node.hidden = node.dataset.auth !== AUTH;
   $("filter-box").open = matchMedia("(min-width: 801px)").matches;
   wire();
+  // back from the Cognito hosted sign-in (implicit grant): #id_token=…&access_token=…
+  const handed = new URLSearchParams(location.hash.slice(1)).get("id_token");
+  if (handed && AUTH === "cognito") {
+    history.replaceState(null, "", `${location.pathname}${location.search}`);
+    try {
+      return signIn(handed);
+    } catch (error) {
+      return showSignIn(error.message);
+    }
+  }
   const params = new URLSearchParams(location.search);
   const asked = params.get("user");
   if (asked !== null && AUTH === "header") {

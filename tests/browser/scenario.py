@@ -9,7 +9,6 @@ fails the scenario.
 from __future__ import annotations
 
 import datetime
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,13 +165,16 @@ def gallery_scenario(
     big_photo: Path,
     *,
     screenshots: Path | None = None,
+    showcase: bool = False,
     timeout_s: float = 240,
     shared: bool = True,
 ) -> None:
     """Sign in, upload three real photos at once (one of them straight to S3), browse and
     filter them, open one, download it, edit it, delete another, and see them as another
-    user; then the same at phone width, and by keyboard only. `shared`: the service may hold
-    other runs' photos (the users and the tag get a suffix of this run's own)."""
+    user; then the same at phone width, and by keyboard only. `screenshots`: a folder for the
+    grid and the photo view, with ten more photos by a third user first if `showcase` (the
+    README's). `shared`: the service may hold other runs' photos (the users and the tag get a
+    suffix of this run's own)."""
     timeout_ms = int(timeout_s * 1000)
     expect.set_options(timeout=30_000)
     api = Api(base)
@@ -180,7 +182,7 @@ def gallery_scenario(
     alice, bob, carol = (f"{name}-{run}" if run else name for name in ("alice", "bob", "carol"))
     tag = f"trip{run}"
     flower = api.upload(bob, corpus_file("flower.jpg").path, "Bob's flower", "garden")
-    if screenshots:
+    if showcase:
         for name, (title, tags) in SCREENSHOT_PHOTOS.items():
             api.upload(carol, corpus_file(name).path, title, tags)
     files = [corpus_file("xmp_test.jpg").path, corpus_file("pug.heic").path, big_photo]
@@ -373,46 +375,11 @@ def take_screenshots(page: Page, image_id: str, folder: Path, timeout_ms: int) -
     painted(page, "#grid img")
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)
-    page.screenshot(path=str(folder / "grid.png"))
+    page.screenshot(path=str(folder / "grid.jpg"), quality=85)
     tile_link(page, image_id).click()
     wait_decoded(page, "#photo-picture img", timeout_ms)
     painted(page, "#photo-picture img")
     page.mouse.move(0, 0)
-    page.screenshot(path=str(folder / "photo.png"))
+    page.screenshot(path=str(folder / "photo.jpg"), quality=85)
     page.keyboard.press("Escape")
     expect(page.locator("#photo")).to_be_hidden()
-
-
-# real photos to fill a gallery (repeated, under other titles, as needed)
-SEED = [  # quick to process: the test's seeding takes seconds
-    "frozenpond.mpo",
-    "sugarshack.mpo",
-    "flower.jpg",
-    "iptc.jpg",
-    "flower2.webp",
-    "xiaomi.heic",
-    "xmp_test.jpg",
-]
-
-
-def seed_photos(base: str, count: int, user: str) -> list[str]:
-    """`count` real photos uploaded through the API; their ids, newest first."""
-    api = Api(base)
-    ids = [
-        api.upload(user, corpus_file(SEED[n % len(SEED)]).path, f"Photo {n}", "seed")["image_id"]
-        for n in range(count)
-    ]
-    return ids[::-1]
-
-
-def wait_for_variants(base: str, ids: list[str], user: str, timeout_s: float = 120) -> bool:
-    """Wait until every image lists its AVIF thumbnail (made in the background after an
-    upload), so that two views in a row list the same URLs. False if they never came."""
-    api = Api(base)
-    deadline = time.monotonic() + timeout_s
-    waiting = list(ids)
-    while waiting and time.monotonic() < deadline:
-        waiting = [i for i in waiting if "avif" not in api.get(user, i).json()["sources"]["square"]]
-        if waiting:
-            time.sleep(1)
-    return not waiting
