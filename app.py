@@ -67,6 +67,8 @@ from chalicelib.storage import ImageStore
 app = Chalice(app_name="image-service")
 SETTINGS = get_settings()
 observability.configure(SETTINGS.log_level)
+if SETTINGS.tracing:
+    observability.trace_aws_calls()
 # Chalice's own lines (an unhandled exception's) in the same JSON form: the class, no values.
 app.log.handlers[:] = logging.getLogger("image_service").handlers
 app.log.propagate = False

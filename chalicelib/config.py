@@ -81,6 +81,9 @@ class Settings:
     cors_origins: str = setting(
         "*", "origins browsers may call the API and the bucket from: `*`, or a comma-separated list"
     )
+    tracing: bool = setting(
+        False, "`1` to trace AWS calls with X-Ray (prod: the function's tracing is active too)"
+    )
     wired_by_template: bool = setting(
         False,
         "`1` when the packaged template, not Chalice, wires S3 events and the queue (prod, stack)",

@@ -208,3 +208,13 @@ def end_event(handler: str, started: float, outcome: str, **fields: Any) -> None
         **fields,
     )
     metrics().flush()
+
+
+def trace_aws_calls() -> None:
+    """X-Ray subsegments for every AWS call (S3, DynamoDB, SQS), under the function's own
+    segment (prod turns the function's active tracing on). Imported only when asked: it costs
+    cold starts nothing otherwise."""
+    from aws_xray_sdk.core import patch, xray_recorder
+
+    xray_recorder.configure(context_missing="IGNORE_ERROR")  # calls made outside an invocation
+    patch(["botocore"])

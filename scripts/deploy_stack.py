@@ -3,6 +3,7 @@
     python scripts/deploy_stack.py deploy  --stack NAME --artifacts-bucket BUCKET
                                            [--stage prod|stack] [--endpoint-url URL]
                                            [--user-pool-arn ARN] [--cors-origins ORIGINS]
+                                           [--alarm-email ADDRESS]
     python scripts/deploy_stack.py destroy --stack NAME [--endpoint-url URL] [--keep-data]
     python scripts/deploy_stack.py url     --stack NAME [--endpoint-url URL]
 
@@ -203,6 +204,7 @@ def main() -> int:
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     parser.add_argument("--user-pool-arn", default="", help="an existing Cognito user pool")
     parser.add_argument("--cors-origins", default="*")
+    parser.add_argument("--alarm-email", default="", help="where the alarms are mailed")
     parser.add_argument("--keep-data", action="store_true", help="destroy: keep bucket, table")
     parser.add_argument("--out", default=str(ROOT / "build" / "stack"))
     args = parser.parse_args()
@@ -218,7 +220,11 @@ def main() -> int:
         s3 = session.client("s3", endpoint_url=args.endpoint_url)
         template_url = upload_artifacts(s3, args.artifacts_bucket, args.stack, out, args.region)
         pool = args.user_pool_arn or (LOCALSTACK_NO_POOL if args.endpoint_url else "")
-        parameters = {"ExistingUserPoolArn": pool, "CorsOrigins": args.cors_origins}
+        parameters = {
+            "ExistingUserPoolArn": pool,
+            "CorsOrigins": args.cors_origins,
+            "AlarmEmail": args.alarm_email,
+        }
         deploy_change_set(cloudformation, args.stack, template_url, parameters)
     print(api_url(outputs(cloudformation, args.stack), args.endpoint_url))
     return 0

