@@ -9,6 +9,7 @@ last one lets go (at the end of the session), so one session deploys once.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 from scripts import deploy_local
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 4566
+# The port `make localstack` uses (LOCALSTACK_PORT, as in mk/localstack.mk).
+PORT = int(os.environ.get("LOCALSTACK_PORT", "4566"))
 
 
 def load_host() -> ModuleType:
