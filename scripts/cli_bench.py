@@ -265,6 +265,8 @@ def explain(base_url: str, server_pid: int, first: Import) -> None:
 def local_stack() -> Iterator[tuple[str, int]]:
     """What `make run` starts, started as scripts/bench.py does: moto's server in a thread of
     this process, `chalice local --stage local` on a free port. Yields (API root, its pid)."""
+    import boto3
+
     from scripts.create_resources import create_resources
     from scripts.local_env import (
         FAKE_CREDENTIALS,
@@ -275,13 +277,18 @@ def local_stack() -> Iterator[tuple[str, int]]:
         wait_for,
     )
 
+    region = FAKE_CREDENTIALS["AWS_REGION"]
+    session = boto3.session.Session(  # this process's environment is left alone
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
     emulator = start_emulator()
-    os.environ.update(FAKE_CREDENTIALS)
     port = free_port()
     with tempfile.TemporaryFile() as log:
         server = None
         try:
-            create_resources(BUCKET, TABLE, FAKE_CREDENTIALS["AWS_REGION"], emulator.url)
+            create_resources(BUCKET, TABLE, region, emulator.url, session)
             server = start_chalice_local(port, emulator.url, log=log)
             wait_for(f"http://127.0.0.1:{port}/health", timeout=90, process=server)
             yield f"http://127.0.0.1:{port}", server.pid
