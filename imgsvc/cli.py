@@ -212,6 +212,8 @@ def upload(
 
     client, console = _client(ctx), _console()
     planned = plan(paths)
+    if not planned.jobs and not planned.errors:
+        raise CliError(f"no files to upload in {', '.join(paths)} (hidden ones are left out)")
     run_started = client.server_time(client.config.me)  # a 401 or a wrong URL stops here
     if client.config.me is None:
         raise CliError("the token carries no `sub` claim: cannot tell who you are")

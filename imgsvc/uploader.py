@@ -132,15 +132,17 @@ class Uploader:
                     job = todo.get_nowait()
                 except queue.Empty:
                     return
-                bar = reporter.start_file(job)
+                outcome: Outcome | None = None
                 try:
+                    bar = reporter.start_file(job)
                     outcome = self.upload_file(job, _Watched(bar, self.stop))
+                    if not self.stop.is_set():
+                        reporter.finish_file(job, outcome, bar)
                 except Exception as exc:  # noqa: BLE001 - one file's surprise must not hang the run
-                    outcome = _failed(job, f"unexpected {exc.__class__.__name__}: {exc}")
+                    outcome = outcome or _failed(job, f"unexpected {type(exc).__name__}: {exc}")
                 if self.stop.is_set():
                     return
-                reporter.finish_file(job, outcome, bar)
-                done.put(outcome)
+                done.put(outcome)  # the run waits for one outcome per file
         except Aborted:
             return
 
