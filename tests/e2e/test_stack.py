@@ -6,9 +6,11 @@ queue; the sweeper's schedule is there; `make destroy-stack-local` removes every
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,78 @@ def test_errors_keep_the_error_shape_and_cors(stack_url):
     )
     assert preflight.status_code == 204
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+def set_table(function: str, table: str) -> None:
+    """Point a deployed function at another table (a fault: a table that does not exist)."""
+    lambda_ = client("lambda")
+    environment = lambda_.get_function_configuration(FunctionName=function)["Environment"]
+    lambda_.update_function_configuration(
+        FunctionName=function,
+        Environment={"Variables": {**environment["Variables"], "TABLE_NAME": table}},
+    )
+    lambda_.get_waiter("function_updated_v2").wait(FunctionName=function)
+
+
+def waiting(queue_url: str) -> int:
+    attributes = client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def test_a_failed_upload_event_is_dead_lettered_and_replayed(stack_url):
+    """The finaliser fails (its table is unavailable) on every try: after Lambda's retries the
+    event lands in FailedEventsQueue and the image stays pending; once the fault is gone,
+    `make replay-failed-local` finalises it."""
+    [stack] = client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    finaliser = client("cloudformation").describe_stack_resource(
+        StackName=STACK_NAME, LogicalResourceId="FinaliseUpload"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    queue = outputs["FailedEventsQueueUrl"]
+    assert waiting(queue) == 0
+    user = {"X-User-Id": "dead-letters"}
+    data = small_png()
+    set_table(finaliser, "no-such-table")
+    try:
+        started = requests.post(
+            stack_url + "images/uploads",
+            headers=user,
+            json={"content_type": "image/png", "size": len(data)},
+            timeout=30,
+        )
+        assert started.status_code == 201, started.text
+        upload = started.json()["upload"]
+        image_id = started.json()["image"]["image_id"]
+        sent = requests.post(
+            upload["url"],
+            data=upload["fields"],
+            files={"file": ("x.png", data, "image/png")},
+            timeout=30,
+        )
+        assert sent.status_code in (200, 201, 204), sent.text
+        deadline = time.monotonic() + 120
+        while waiting(queue) == 0:
+            assert time.monotonic() < deadline, "the failed event never reached the queue"
+            time.sleep(1)
+    finally:
+        set_table(finaliser, outputs["TableName"])
+    image = requests.get(stack_url + f"images/{image_id}", headers=user, timeout=30)
+    assert image.json()["status"] == "pending"
+    replayed = make("replay-failed-local")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "failed events: 1 replayed, 0 still failing" in replayed.stdout, replayed.stdout
+    image = requests.get(stack_url + f"images/{image_id}", headers=user, timeout=30)
+    assert image.json()["status"] == "ready", image.text
+    assert waiting(queue) == 0
+
+
+def small_png() -> bytes:
+    """A small real PNG."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((320, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
