@@ -324,7 +324,7 @@ def _show_image(image: dict[str, Any], as_json: bool) -> None:
     type=click.Choice(["original", "small", "medium", "square"]),
     default="original",
     show_default=True,
-    help="The original's exact bytes, or a rendition (320 px, 1080 px, 640x640).",
+    help="The original as stored (checked by SHA-256), or a rendition (320 px, 1080 px, 640x640).",
 )
 @click.option(
     "--format",
@@ -349,7 +349,7 @@ def download(
     ctx: click.Context, image_ids: tuple[str, ...], size: str, fmt: str, output: Path
 ) -> None:
     """Download images, named after their uploaded file names (`beach.jpg`, or
-    `beach.small.webp` for a rendition). Exit status 1 when any failed."""
+    `beach.small.jpg` for a rendition). Exit status 1 when any failed."""
     from imgsvc.download import Downloader
     from imgsvc.progress import DownloadBars
 

@@ -454,3 +454,20 @@ def test_a_token_is_sent_raw_as_authorization_and_names_the_user():
     assert headers["Authorization"] == token
     assert "X-User-Id" not in headers
     assert "user_id=4f1c-sub" in path
+
+
+def test_python_dash_m_is_the_same_command():
+    """`python -m imgsvc` runs the same command as the console script `make install` puts in
+    the environment (the script itself is what every other test here runs, when installed)."""
+    env = environment("http://127.0.0.1:9", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "imgsvc", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("upload", "ls", "get", "download", "edit", "rm"):
+        assert f"  {command} " in result.stdout
