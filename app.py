@@ -66,7 +66,7 @@ from chalicelib.storage import ImageStore
 
 app = Chalice(app_name="image-service")
 SETTINGS = get_settings()
-observability.configure(SETTINGS.log_level)
+observability.configure(SETTINGS.log_level, SETTINGS.metrics_in_log)
 if SETTINGS.tracing:
     observability.trace_aws_calls()
 # Chalice's own lines (an unhandled exception's) in the same JSON form: the class, no values.

@@ -78,6 +78,10 @@ class Settings:
     log_level: LogLevel = setting(
         "INFO", "the least severe log lines written: DEBUG, INFO, WARNING, ERROR"
     )
+    metrics_in_log: bool = setting(
+        True,
+        "write the CloudWatch EMF metric lines (`make run` leaves them out: one line a request)",
+    )
     cors_origins: str = setting(
         "*", "origins browsers may call the API and the bucket from: `*`, or a comma-separated list"
     )

@@ -56,8 +56,14 @@ class Stdout(logging.Handler):
         sys.stdout.flush()
 
 
-def configure(level: str) -> None:
-    """Send the service's lines to stdout, one JSON object each, at `level` and above."""
+_WRITE_METRICS = True
+
+
+def configure(level: str, metrics: bool = True) -> None:
+    """Send the service's lines to stdout, one JSON object each, at `level` and above, with
+    the metric lines unless `metrics` is off."""
+    global _WRITE_METRICS
+    _WRITE_METRICS = metrics
     handler = Stdout()
     handler.setFormatter(JsonLines())
     for logger in (_LOGGER, logging.getLogger("chalicelib")):  # ours, and the modules'
@@ -116,7 +122,10 @@ class Metrics:
         return documents
 
     def flush(self) -> None:
-        for document in self.documents():
+        documents = self.documents()
+        if not _WRITE_METRICS:
+            return
+        for document in documents:
             sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 

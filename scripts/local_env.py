@@ -190,6 +190,10 @@ def _run_chalice(lifeline: int, command: list[str]) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
+    # The app writes one JSON line per request; http.server's access line would repeat it.
+    from http.server import BaseHTTPRequestHandler
+
+    BaseHTTPRequestHandler.log_request = lambda self, code="-", size="-": None  # type: ignore[method-assign]
     from chalice.cli import main
 
     sys.argv = command  # as the `chalice` script would see them (autoreload re-runs them)
