@@ -34,6 +34,10 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def short_name(name: str, width: int = NAME_WIDTH) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
@@ -90,7 +94,8 @@ class PlainReporter:
         self._closed = False
 
     def begin(self, files: int, total_bytes: int) -> None:
-        self._say(f"uploading {files} files ({human_bytes(total_bytes)}), {self.jobs} at a time")
+        at_once = f", {self.jobs} at a time" if files > 1 and self.jobs > 1 else ""
+        self._say(f"uploading {plural(files, 'file')} ({human_bytes(total_bytes)}){at_once}")
 
     def start_file(self, job: FileJob) -> FileBar:
         return _NoBar()

@@ -173,6 +173,8 @@ def _verdict(batch: Batch, counts: Counter[str]) -> str:
             "is skipped."
         )
     if not uploaded and not failed and skipped:
+        if skipped == 1:
+            return "Nothing to upload: the file is already there."
         return f"Nothing to upload: all {skipped} files are already there."
     text = f"{uploaded} uploaded, {skipped} skipped, {failed} failed in {batch.seconds:.1f} s"
     return text + rate + "."
