@@ -105,8 +105,8 @@ class Import:
         if self.server_cpu is not None:
             used.append(f"chalice local {self.server_cpu:.1f}")
         if self.own_cpu is not None:
-            used.append(f"emulator {self.own_cpu:.1f}")
-        return f"{text}; CPU s of the {cores * self.seconds:.0f} {cores} cores had: " + (
+            used.append(f"this process (moto) {self.own_cpu:.1f}")
+        return f"{text}; CPU seconds (of {cores * self.seconds:.0f} on {cores} cores): " + (
             ", ".join(used)
         )
 
