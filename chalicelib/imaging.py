@@ -7,11 +7,11 @@ for it at cold start.
 Every rendition is made from one decode of the original: JPEG decodes at the smallest DCT
 scale still large enough (draft mode), the pixels are turned upright once, and the sizes are
 made from them: medium by area averaging (BOX), small from medium (integer reduction and a
-short Lanczos step), square cut from the decoded pixels on their most interesting region
-(`chalicelib/crop.py`) and reduced to 640 px. Measured against Lanczos for both (scripts/
-bench.py, `renditions`), this is about 40 ms less per 12-megapixel photo and looks the same at
-these sizes. A size the original already fits, upright and in its base format, is the
-original's own bytes.
+short Lanczos step), square placed on the medium's most interesting region (`chalicelib/
+crop.py`), cut from the decoded pixels and reduced to 640 px by area averaging. Measured
+against Lanczos for both (scripts/bench.py, `renditions`), this is about 40 ms less per
+12-megapixel photo and looks the same at these sizes. A size the original already fits,
+upright and in its base format, is the original's own bytes.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def process(data: bytes, content_type: str, max_pixels: int) -> Processed:
         stored = exif.strip(data, content_type)
     except (exif.MalformedImage, ValueError):
         raise Undecodable(f"the content does not decode as {content_type}") from None
-    with _decoded(stored, content_type, max_pixels) as source:
+    with decoded(stored, content_type, max_pixels) as source:
         base = source.base_format
         renditions = {size: source.own(size) or source.encode(size, base) for size in SIZES}
     width, height = source.upright_size
@@ -99,12 +99,12 @@ def variants(
 ) -> dict[tuple[SizeName, VariantFormat], RenditionImage]:
     """Renditions of an accepted (already stripped) original in other formats, from one
     decode."""
-    with _decoded(stored, content_type, max_pixels) as source:
+    with decoded(stored, content_type, max_pixels) as source:
         return {(size, fmt): source.encode(size, fmt) for size, fmt in wanted}
 
 
 @contextmanager
-def _decoded(stored: bytes, content_type: str, max_pixels: int) -> Iterator[Source]:
+def decoded(stored: bytes, content_type: str, max_pixels: int) -> Iterator[Source]:
     """The image decoded for renditions, with decoding failures turned into our errors."""
     from PIL import Image
 
@@ -227,25 +227,41 @@ class Source:
             return _fit(self.sized("medium"), SIZES["small"], Image.Resampling.LANCZOS, 1.1)
         from chalicelib.crop import square_box
 
-        # From the medium when it is large enough (cheaper to cut and reduce), else from the
-        # decoded pixels (a panorama's medium is too short for a 640 px square).
+        # Placed on the medium (cheap to analyse), cut from the decoded pixels and reduced by
+        # area averaging in one step, as the medium is: sharper than cutting the medium and
+        # resampling it again, and cheaper than a Lanczos step (scripts/bench.py, renditions).
         medium = self.sized("medium")
-        source = medium if min(medium.size) >= SIZES["square"] else self.pixels
-        square = source.crop(square_box(source))
-        return _fit(square, SIZES["square"], Image.Resampling.LANCZOS, 2.0)
+        left, top, _, _ = square_box(medium)
+        side = min(self.pixels.size)
+        scale = self.pixels.width / medium.width
+        x = min(left * scale, self.pixels.width - side)
+        y = min(top * scale, self.pixels.height - side)
+        if side <= SIZES["square"]:  # never up; palette images stay palette images
+            return self.pixels.crop((round(x), round(y), round(x) + side, round(y) + side))
+        return _resizable(self.pixels).resize(
+            (SIZES["square"], SIZES["square"]),
+            Image.Resampling.BOX,
+            box=(x, y, x + side, y + side),
+            reducing_gap=2.0,
+        )
 
     def encode(self, size: SizeName, fmt: VariantFormat) -> RenditionImage:
-        im = self.sized(size)
-        if fmt == "jpeg" and im.mode != "L":
-            im = im.convert("RGB")
-        elif fmt != "png" and im.mode not in ("RGB", "RGBA"):
-            im = im.convert("RGBA" if _has_alpha(im) else "RGB")
-        options = SAVE_OPTIONS[fmt]
-        if im.mode == "P":  # stills of palette images: as small as PNG makes them
-            options = {**options, "optimize": True}
-        buffer = io.BytesIO()
-        im.save(buffer, **options)
-        return RenditionImage(buffer.getvalue(), VARIANT_TYPES[fmt], *im.size)
+        return encode(self.sized(size), fmt)
+
+
+def encode(im: PILImage, fmt: VariantFormat, **options: Any) -> RenditionImage:
+    """`im` saved as `fmt` with SAVE_OPTIONS, and `options` over them (scripts/
+    tune_encoders.py tries other settings through this)."""
+    if fmt == "jpeg" and im.mode not in ("RGB", "L"):  # (convert() would copy even these)
+        im = im.convert("RGB")
+    elif fmt not in ("png", "jpeg") and im.mode not in ("RGB", "RGBA"):
+        im = im.convert("RGBA" if _has_alpha(im) else "RGB")
+    options = {**SAVE_OPTIONS[fmt], **options}
+    if im.mode == "P":  # stills of palette images: as small as PNG makes them
+        options["optimize"] = True
+    buffer = io.BytesIO()
+    im.save(buffer, **options)
+    return RenditionImage(buffer.getvalue(), VARIANT_TYPES[fmt], *im.size)
 
 
 def _resizable(im: PILImage) -> PILImage:

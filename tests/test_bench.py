@@ -29,6 +29,7 @@ FIGURES = {
     "renditions",
     "renditions_vs_libvips",
     "variant_ms",
+    "modern_bytes",
     "upload_memory",
     "http_reads_rps",
     "package_mb",
