@@ -121,10 +121,10 @@ function failure(status, text) {
   return new ApiError(status, message, (error && error.field) || "");
 }
 
-async function api(path, { method = "GET", query = {}, json } = {}) {
+async function api(path, { method = "GET", query = {}, json, headers = {} } = {}) {
   const url = new URL(path, document.baseURI);
   for (const [key, value] of Object.entries(query)) if (value) url.searchParams.set(key, value);
-  const init = { method, headers: { ...state.identity.headers } };
+  const init = { method, headers: { ...state.identity.headers, ...headers } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -414,7 +414,8 @@ function uploadFiles(files) {
   const title = $("batch-title").value.trim();
   const tags = splitTags($("batch-tags").value);
   for (const file of files) {
-    const job = { file, title, tags, user: state.identity.id };
+    // one Idempotency-Key per file: a retry after a lost answer gives back the same image
+    const job = { file, title, tags, user: state.identity.id, key: newKey() };
     job.progress = el("progress", { max: 1, value: 0 });
     job.result = el("span", { className: "result" }, "Waiting…");
     job.row = el(
@@ -425,24 +426,50 @@ function uploadFiles(files) {
       job.result,
     );
     $("tray").append(job.row);
-    job.tileProgress = el("progress", { max: 1, value: 0 });
-    job.tileText = el("span", {}, "Waiting…");
-    // the file itself as its tile's picture while it uploads, when the browser can show it
-    const shown = SHOWN_HERE.has(file.type) && file.size <= MAX_API_BYTES;
-    job.preview = shown ? URL.createObjectURL(file) : "";
-    job.tile = el(
-      "li",
-      { className: "tile pending", "aria-label": `Uploading ${file.name}` },
-      ...(job.preview ? [el("img", { src: job.preview, alt: "", decoding: "async" })] : []),
-      el("div", { className: "veil" }, job.tileText, job.tileProgress),
-    );
-    $("grid").prepend(job.tile);
-    state.uploads.add(job);
-    state.queue.push(job);
+    enqueue(job);
   }
   showTray();
   $("batch-title").value = "";
   $("batch-tags").value = "";
+  pump();
+}
+
+function newKey() {
+  const random = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs https
+  return [...random].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// A tile for the upload at the top of the grid, and a place in the queue.
+function enqueue(job) {
+  const { file } = job;
+  job.tileProgress = el("progress", { max: 1, value: 0 });
+  job.tileText = el("span", {}, "Waiting…");
+  // the file itself as its tile's picture while it uploads, when the browser can show it
+  const shown = SHOWN_HERE.has(file.type) && file.size <= MAX_API_BYTES;
+  job.preview = shown ? URL.createObjectURL(file) : "";
+  job.tile = el(
+    "li",
+    { className: "tile pending", "aria-label": `Uploading ${file.name}` },
+    ...(job.preview ? [el("img", { src: job.preview, alt: "", decoding: "async" })] : []),
+    el("div", { className: "veil" }, job.tileText, job.tileProgress),
+  );
+  $("grid").prepend(job.tile);
+  state.uploads.add(job);
+  state.queue.push(job);
+}
+
+// Cut off, a 5xx or the same upload still in progress: trying again may work.
+function retryable(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status === 409 || error.status >= 500);
+}
+
+function retry(job) {
+  if (job.user !== state.identity?.id) return;
+  job.row.className = "busy";
+  job.progress.value = 0;
+  say(job, "Waiting…");
+  enqueue(job);
+  showTray();
   pump();
 }
 
@@ -503,6 +530,11 @@ async function runUpload(job) {
     job.row.className = "failed";
     job.progress.value = 0;
     job.result.textContent = error.message;
+    if (retryable(error)) {
+      const again = el("button", { type: "button", className: "quiet" }, "Retry");
+      again.addEventListener("click", () => retry(job));
+      job.result.append(again);
+    }
     job.tile.remove();
   } finally {
     state.uploads.delete(job);
@@ -519,7 +551,8 @@ async function through(job) {
   form.append("file", job.file, job.file.name);
   const url = new URL("images", document.baseURI);
   const onProgress = (loaded, total) => progress(job, loaded, total);
-  const answer = await send(url, form, state.identity.headers, onProgress, job);
+  const headers = { ...state.identity.headers, "Idempotency-Key": job.key };
+  const answer = await send(url, form, headers, onProgress, job);
   if (answer.status !== 201) throw failure(answer.status, answer.text);
   return parse(answer.text);
 }
@@ -533,7 +566,8 @@ async function direct(job, type) {
   const request = { content_type: type, size: job.file.size, filename: job.file.name };
   if (job.title) request.title = job.title;
   if (job.tags.length) request.tags = job.tags;
-  const started = await api("images/uploads", { method: "POST", json: request });
+  const headers = { "Idempotency-Key": job.key };
+  const started = await api("images/uploads", { method: "POST", json: request, headers });
   const id = started.image.image_id;
   pending(job.user, id, true);
   const form = new FormData();

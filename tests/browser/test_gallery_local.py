@@ -18,7 +18,15 @@ import requests
 from playwright.sync_api import expect
 
 from scripts.gallery_bench import gallery_figures
-from tests.browser.scenario import DESKTOP, Watch, gallery_scenario
+from tests.browser.scenario import (
+    DESKTOP,
+    Api,
+    Watch,
+    gallery_scenario,
+    sign_in_by_link,
+    tile_link,
+)
+from tests.corpus import corpus_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -121,4 +129,53 @@ def test_cognito_sign_in(browser: Any, running: str) -> None:
     assert "id_token" not in page.url, page.url  # not left in the address bar or history
     assert sent == [good, good, dave], sent
     watch.check()
+    context.close()
+
+
+def test_upload_retried_after_a_lost_answer(browser: Any, running: str) -> None:
+    """The upload reached the service but its answer never reached the page: the row says so
+    and offers Retry, which sends the same Idempotency-Key, so the service answers with the
+    image it already made rather than a second copy. (The first request is made on the page's
+    behalf, with its key: Chromium does not hand an intercepted file upload's body over.)"""
+    context = browser.new_context(viewport=DESKTOP)
+    watch = Watch()
+    page = watch.attach(context.new_page())
+    photo = corpus_file("flower.jpg").path
+    keys: list[str | None] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        key = route.request.headers.get("idempotency-key")
+        keys.append(key)
+        if len(keys) > 1:
+            route.continue_()
+            return
+        made = requests.post(
+            f"{running}images",
+            headers={"X-User-Id": "rita", "Idempotency-Key": str(key)},
+            files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+            timeout=60,
+        )
+        assert made.status_code == 201, made.text  # made on the service; then the line drops
+        route.abort("connectionreset")
+
+    page.route(lambda url: urlsplit(url).path == "/images", lose_first_answer)
+    sign_in_by_link(page, running, "rita")
+    page.locator("#file-input").set_input_files(photo)
+    row = page.locator("#tray li")
+    expect(row).to_have_class("failed")
+    expect(row).to_contain_text("cut off")
+    row.get_by_role("button", name="Retry").click()
+    expect(row).to_have_class("done")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
+    mine = Api(running).mine("rita")
+    assert len(mine) == 1, mine  # one image, made once
+    expect(tile_link(page, mine[photo.name]["image_id"])).to_have_count(1)
+    expect(page.locator("#grid .tile.pending")).to_have_count(0)
+    # the cut request is all that went wrong (the browser logs it too)
+    assert watch.problems and all("ERR_CONNECTION_RESET" in p for p in watch.problems), (
+        watch.problems
+    )
     context.close()
