@@ -314,7 +314,8 @@ def gallery() -> Response:
     ),
 )
 def static_asset(name: str) -> Response:
-    """A file of the gallery (scripts, styles), cached for a year when asked by version."""
+    """A file of the gallery or of the API documentation (scripts, styles), cached for a year
+    when asked by version."""
     params = query(AssetQuery)
     found = web.asset(name)
     if found is None or name.endswith(".html"):
@@ -322,6 +323,28 @@ def static_asset(name: str) -> Response:
     immutable = params.v == found.version
     cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
     return _web(found.data, found.content_type, found.etag, cache)
+
+
+@route(
+    "/docs",
+    "GET",
+    Operation(
+        query=NoQuery,
+        responses={200: None, 304: None},
+        errors=(400,),
+        identity=False,
+        extra={"text_types": ["text/html"]},
+    ),
+)
+def api_docs() -> Response:
+    """This API, interactive: Swagger UI over `/openapi.json`, with "try it out".
+
+    Its files are the app's own (`make swagger-ui` vendors Swagger UI); requests go to the API
+    root the page came through."""
+    query(NoQuery)
+    data = web.page("docs.html", {"root": responses.api_root(current())})
+    etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+    return _web(data, "text/html; charset=utf-8", etag, "no-cache")
 
 
 # ----- images ---------------------------------------------------------------------------------

@@ -135,7 +135,8 @@ Image service: {base}   (AWS emulator: {emulator_url}; data lives until you stop
   curl -s -H 'X-User-Id: alice' -F file=@photo.jpg -F tags=beach,sunset {base}/images
   curl -s -H 'X-User-Id: alice' '{base}/images?tag=beach'
   curl -sL -H 'X-User-Id: alice' -o copy.jpg {base}/images/<image_id>/content
-API description: {base}/openapi.json    Press Ctrl-C to stop.
+API docs (try it out): {base}/docs    description: {base}/openapi.json
+Press Ctrl-C to stop.
 """,
         flush=True,
     )

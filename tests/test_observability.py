@@ -69,6 +69,7 @@ def test_every_route_writes_one_line_per_request(client, images, capsys):
     call("GET", "/openapi.json", "/openapi.json", 200)
     call("GET", "/", "/", 200)
     call("GET", "/static/gallery.js", "/static/{name}", 200)
+    call("GET", "/docs", "/docs", 200)
     call("OPTIONS", "/images", "/images", 204, headers={"Origin": "https://x.example"})
     listed = call("GET", "/images?user_id=alice", "/images", 200, headers=ALICE)
     assert listed["user"] == user_hash("alice") and listed["error_code"] is None

@@ -80,6 +80,9 @@ def test_every_answer_of_every_route_matches_the_document(client, images, record
     recorded("GET", "/?user=not%20valid")
     recorded("GET", "/static/gallery.js")
     recorded("GET", "/static/missing.js")
+    recorded("GET", "/docs")
+    recorded("GET", "/docs?bogus=1")
+    recorded("GET", "/static/swagger-ui-bundle.js")
     for query in ("", "?tag=x", "?user_id=alice&limit=1", "?limit=0", "?bogus=1"):
         recorded("GET", f"/images{query}", headers=ALICE)
     recorded("GET", "/images")

@@ -108,11 +108,11 @@ def test_prod_stage_routes_sit_behind_the_cognito_authorizer():
     routes = json.loads(done.stdout)
     for route, authorizer in routes.items():
         method, path = route.split(" ", 1)
-        # Every /images route needs an identity; the gallery, health, the document and CORS
-        # preflights (which browsers send without one) do not.
+        # Every /images route needs an identity; the gallery, health, the document, its
+        # interactive page (/docs) and CORS preflights (which browsers send without one) do not.
         guarded = path.startswith("/images") and method != "OPTIONS"
         assert authorizer == ("images-user-pool" if guarded else None), route
-    assert {"GET /images", "DELETE /images/{image_id}", "GET /health"} <= set(routes)
+    assert {"GET /images", "DELETE /images/{image_id}", "GET /health", "GET /docs"} <= set(routes)
     assert env["AUTH_MODE"] == "cognito"
     for stage in ("local", "dev"):
         assert config["stages"][stage]["environment_variables"]["AUTH_MODE"] == "header"
