@@ -23,7 +23,7 @@ $(SWAGGER_UI_STAMP):
 	npm pack --silent --ignore-scripts --pack-destination "$$tmp" \
 		"swagger-ui-dist@$(SWAGGER_UI_VERSION)" >/dev/null; \
 	tarball="$$tmp/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz"; \
-	got="sha512-$$(openssl dgst -sha512 -binary "$$tarball" | base64 -w0)"; \
+	got="sha512-$$(openssl dgst -sha512 -binary "$$tarball" | openssl base64 -A)"; \
 	if [ "$$got" != "$(SWAGGER_UI_INTEGRITY)" ]; then \
 		echo "swagger-ui: the tarball's integrity is $$got, not the pinned one" >&2; exit 1; fi; \
 	tar -xzf "$$tarball" -C "$$tmp" $(addprefix package/,$(SWAGGER_UI_FILES)); \
