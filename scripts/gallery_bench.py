@@ -62,11 +62,17 @@ class BrowserMissing(RuntimeError):
 
 
 def chromium_path() -> str:
-    """Debian's Chromium (`CHROMIUM` names another build)."""
-    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+    """Debian's Chromium, or the build `CHROMIUM` names."""
+    named = os.environ.get("CHROMIUM")
+    candidates: list[str | None] = (
+        [named] if named else [shutil.which("chromium"), "/usr/bin/chromium"]
+    )
+    for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise BrowserMissing(f"no Chromium found: {INSTALL_HINT}")
+    raise BrowserMissing(
+        f"no Chromium at {named}: {INSTALL_HINT}" if named else f"no Chromium found: {INSTALL_HINT}"
+    )
 
 
 @contextmanager

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,19 @@ def test_upload_retried_after_a_lost_answer(browser: Any, running: str) -> None:
         watch.problems
     )
     context.close()
+
+
+def test_no_browser_is_a_failure_that_says_make_browser() -> None:
+    """Without Chromium the browser tests fail (never skip), saying how to get one."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "cognito", __file__],
+        cwd=ROOT,
+        env={**os.environ, "CHROMIUM": str(ROOT / "no-such-chromium")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "make browser" in done.stdout, done.stdout
+    assert "skipped" not in done.stdout.splitlines()[-1], done.stdout
