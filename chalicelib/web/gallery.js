@@ -363,6 +363,22 @@ function tileOf(id) {
   return $("grid").querySelector(`.tile:not(.pending)[data-id="${CSS.escape(id)}"]`);
 }
 
+// A thumbnail that would not load, most likely because its URL expired (the page was left open
+// past the URLs' lifetime before scrolling that far): the image again, for fresh URLs, once.
+async function renew(id) {
+  const old = tileOf(id);
+  if (!old || old.dataset.renewed) return;
+  old.dataset.renewed = "yes";
+  try {
+    const image = remember(await api(`images/${encodeURIComponent(id)}`));
+    const fresh = tile(image);
+    fresh.dataset.renewed = "yes";
+    tileOf(id)?.replaceWith(fresh);
+  } catch (error) {
+    if (error.status === 404) tileOf(id)?.remove(); // deleted since
+  }
+}
+
 // A listed image goes at the end; a new upload at the top, after the uploads in progress.
 function showTile(image, top) {
   if (!image.sources) return;
@@ -831,6 +847,14 @@ function wire() {
   });
   scroller.observe($("more"));
 
+  $("grid").addEventListener(
+    "error", // images' errors do not bubble: caught on the way down
+    (event) => {
+      const failed = event.target.closest?.(".tile:not(.pending)");
+      if (event.target.tagName === "IMG" && failed) renew(failed.dataset.id);
+    },
+    true,
+  );
   $("grid").addEventListener("click", (event) => {
     const link = event.target.closest(".tile a");
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button) return;

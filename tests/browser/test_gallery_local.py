@@ -27,6 +27,7 @@ from tests.browser.scenario import (
     gallery_scenario,
     sign_in_by_link,
     tile_link,
+    wait_decoded,
 )
 from tests.corpus import corpus_file
 
@@ -197,3 +198,32 @@ def test_no_browser_is_a_failure_that_says_make_browser() -> None:
     assert done.returncode == 1, done.stdout
     assert "make browser" in done.stdout, done.stdout
     assert "skipped" not in done.stdout.splitlines()[-1], done.stdout
+
+
+def test_a_thumbnail_that_will_not_load_is_renewed(browser: Any, running: str) -> None:
+    """A thumbnail refused by the bucket (its URL expired while the page was open) is asked
+    for again with the image's fresh URLs, once."""
+    image = Api(running).upload("ivan", corpus_file("iptc.jpg").path, "Renewed", "renew")
+    context = browser.new_context(viewport=DESKTOP)
+    watch = Watch()
+    page = watch.attach(context.new_page())
+    refused: list[str] = []
+
+    def expire_once(route: Any) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        expired = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+        route.fulfill(status=403, content_type="application/xml", body=expired)
+
+    page.route(lambda url: f"/images/{image['image_id']}/square" in url, expire_once)
+    sign_in_by_link(page, running, "ivan")
+    wait_decoded(page, f'#grid .tile[data-id="{image["image_id"]}"] img', 30_000)
+    assert len(refused) == 1, refused
+    asked = [url for method, url in watch.requests if method == "GET" and "/square" not in url]
+    assert f"{running}images/{image['image_id']}" in asked, asked
+    assert tile_link(page, image["image_id"]).evaluate("(a) => a.closest('.tile').dataset.renewed")
+    # the refusal is all that went wrong (the browser logs it too)
+    assert watch.problems and all("403" in p for p in watch.problems), watch.problems
+    context.close()
