@@ -227,3 +227,35 @@ def test_a_thumbnail_that_will_not_load_is_renewed(browser: Any, running: str) -
     # the refusal is all that went wrong (the browser logs it too)
     assert watch.problems and all("403" in p for p in watch.problems), watch.problems
     context.close()
+
+
+DROP = """([files]) => {
+  const transfer = new DataTransfer();
+  for (const [name, type, b64] of files) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], name, { type }));
+  }
+  return transfer;
+}"""
+
+
+def test_photos_dropped_on_the_page_are_uploaded(browser: Any, running: str) -> None:
+    """Dragging files over the page marks it as a drop target; dropping uploads them all."""
+    context = browser.new_context(viewport=DESKTOP)
+    watch = Watch()
+    page = watch.attach(context.new_page())
+    sign_in_by_link(page, running, "judy")
+    files = [
+        (name, type_, base64.b64encode(corpus_file(name).path.read_bytes()).decode())
+        for name, type_ in [("flower.jpg", "image/jpeg"), ("xiaomi.heic", "image/heic")]
+    ]
+    transfer = page.evaluate_handle(DROP, [files])
+    page.dispatch_event("#grid", "dragenter", {"dataTransfer": transfer})
+    assert page.evaluate("document.body.classList.contains('dragging')")
+    page.dispatch_event("#grid", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("#grid", "drop", {"dataTransfer": transfer})
+    expect(page.locator("#tray li.done")).to_have_count(2, timeout=60_000)
+    assert not page.evaluate("document.body.classList.contains('dragging')")
+    assert set(Api(running).mine("judy")) == {"flower.jpg", "xiaomi.heic"}
+    watch.check()
+    context.close()
