@@ -9,8 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -553,31 +552,12 @@ def image_thumbnail(image_id: str) -> Response:
 # ----- events ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def event_run(handler: str, **fields: Any) -> Iterator[dict[str, Any]]:
-    """One log line (with its metrics) per event handler run; a failure is logged with its
-    class and re-raised, so the event is retried (and dead-lettered, deployed)."""
-    started = time.perf_counter()
-    observability.begin()
-    outcome: dict[str, Any] = {}
-    try:
-        yield outcome
-    except Exception as exc:
-        code = exc.code if isinstance(exc, ApiError) else "internal_error"
-        observability.metric("EventFailures", 1, Handler=handler)
-        observability.end_event(
-            handler, started, "failed", error=type(exc).__name__, error_code=code, **fields
-        )
-        raise
-    observability.end_event(handler, started, "ok", **fields, **outcome)
-
-
 def _finalise_upload(key: str) -> None:
     """A direct upload landed: finalise it exactly as POST /images/{id}/complete would.
 
     A backend failure propagates, so Lambda retries the (asynchronous) event.
     """
-    with event_run("finalise_upload", key=key) as outcome:
+    with observability.event_run("finalise_upload", key=key) as outcome:
         outcome["result"] = get_service().finalise_uploaded_object(key)
 
 
@@ -616,7 +596,7 @@ if SETTINGS.variants_after_upload == "queue":
     def make_variants(event: SQSEvent) -> None:
         for record in event:
             image_id = json.loads(record.body)["image_id"]
-            with event_run("make_variants", image_id=image_id):
+            with observability.event_run("make_variants", image_id=image_id):
                 get_service().make_variants(image_id)
 
 
@@ -624,7 +604,7 @@ if SETTINGS.variants_after_upload == "queue":
 def sweep_stale_images(event: Any) -> None:
     """Remove pending uploads that never completed, rejected images, half-done deletes, and
     objects whose row is gone; finalise uploads whose event was lost."""
-    with event_run("sweep") as outcome:
+    with observability.event_run("sweep") as outcome:
         report = get_service().sweep()
         outcome.update(
             stale_images=report.stale_images,

@@ -19,9 +19,13 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+from chalicelib.errors import ApiError
 
 NAMESPACE = "ImageService"
 _LOGGER = logging.getLogger("image_service")
@@ -217,6 +221,24 @@ def end_event(handler: str, started: float, outcome: str, **fields: Any) -> None
         **fields,
     )
     metrics().flush()
+
+
+@contextmanager
+def event_run(handler: str, **fields: Any) -> Iterator[dict[str, Any]]:
+    """One log line (with its metrics) per event handler run, with what the handler puts in
+    the dict it is given; a failure is logged with its class and re-raised, so that the event
+    is retried (and, deployed, dead-lettered)."""
+    started = time.perf_counter()
+    begin()
+    outcome: dict[str, Any] = {}
+    try:
+        yield outcome
+    except Exception as exc:
+        code = exc.code if isinstance(exc, ApiError) else "internal_error"
+        metric("EventFailures", 1, Handler=handler)
+        end_event(handler, started, "failed", error=type(exc).__name__, error_code=code, **fields)
+        raise
+    end_event(handler, started, "ok", **fields, **outcome)
 
 
 def trace_aws_calls() -> None:
