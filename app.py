@@ -382,19 +382,26 @@ def upload_image() -> Response:
 @route(
     "/images",
     "GET",
-    Operation(query=ListQuery, responses={200: ImageList}, errors=(400, 401, 503)),
+    Operation(
+        query=ListQuery,
+        responses={200: ImageList, 304: None},
+        errors=(400, 401, 503),
+        headers=("If-None-Match",),
+    ),
 )
 def list_images() -> Response:
     """List ready images, newest first.
 
-    Filters combine; follow `next_token` until it is null to see every match exactly once."""
+    Filters combine; follow `next_token` until it is null to see every match exactly once.
+    The ETag lets a client revalidate a page (304) while its URLs have not changed."""
     caller()
     params = query(ListQuery)
     items, next_token = get_service().list_images(
         list_filter(params), params.limit, params.next_token or None
     )
     bodies = [image_body(image) for image in items]
-    return responses.json(ImageList(items=bodies, count=len(bodies), next_token=next_token))
+    listed = ImageList(items=bodies, count=len(bodies), next_token=next_token)
+    return responses.revalidated_json(listed, current().headers.get("if-none-match"))
 
 
 @route(
@@ -422,13 +429,19 @@ def start_direct_upload() -> Response:
 @route(
     "/images/{image_id}",
     "GET",
-    Operation(query=NoQuery, responses={200: ImageResource}, errors=(401, 404, 503)),
+    Operation(
+        query=NoQuery,
+        responses={200: ImageResource, 304: None},
+        errors=(401, 404, 503),
+        headers=("If-None-Match",),
+    ),
 )
 def get_image(image_id: str) -> Response:
-    """One image's metadata (ready images carry presigned `urls`)."""
+    """One image's metadata (ready images carry presigned `urls`); revalidated by ETag."""
     user = caller()
     query(NoQuery)
-    return responses.json(image_body(get_service().get(user, image_id)))
+    image = image_body(get_service().get(user, image_id))
+    return responses.revalidated_json(image, current().headers.get("if-none-match"))
 
 
 _UPDATE = Operation(

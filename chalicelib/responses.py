@@ -3,6 +3,7 @@ content negotiation and conditional requests). The service knows nothing of HTTP
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,25 @@ def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None)
         body=_ENCODER.encode(body).decode(),
         status_code=status,
         headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def revalidated_json(body: Any, if_none_match: str | None) -> Response:
+    """A JSON body a client may revalidate: its ETag is a hash of its bytes, and a matching
+    If-None-Match gets a 304. Listings and images carry presigned URLs that stay the same all
+    through a window of minutes, so a reload within it costs a few hundred bytes. The body
+    depends on who asks (pending images are their owner's): private, varying by identity."""
+    data = _ENCODER.encode(body)
+    headers: dict[str, str | list[str]] = {
+        "Cache-Control": "private, no-cache",
+        "Vary": "Authorization, X-User-Id",
+    }
+    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    headers["ETag"] = etag
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(body="", status_code=304, headers=headers)
+    return Response(
+        body=data.decode(), status_code=200, headers={"Content-Type": "application/json", **headers}
     )
 
 

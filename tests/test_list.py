@@ -212,3 +212,40 @@ def test_sha256_finds_the_copies_of_a_file(client, clock):
     assert ids(user_id="carol") == []
     assert_error(get(client, sha256="ABC"), 400, field="sha256")
     assert_error(get(client, sha256=digest.upper()), 400, field="sha256")
+
+
+def test_a_listing_and_an_image_are_revalidated_by_etag(client, images):
+    """Within the URL window a listing's bytes do not change: a reload with If-None-Match
+    costs a 304; a change to an image changes the ETag of the listing and of the image."""
+    for seed in range(3):
+        raw_upload(client, photo("PNG", seed=seed), "image/png")
+    path = "/images?user_id=alice&limit=2"
+    first = client.http.get(path, headers=ALICE)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    assert "X-User-Id" in first.headers["Vary"] and "Authorization" in first.headers["Vary"]
+    again = client.http.get(path, headers=ALICE | {"If-None-Match": etag})
+    assert again.status_code == 304 and again.body == b"" and again.headers["ETag"] == etag
+    image_id = body(first)["items"][0]["image_id"]
+    one = client.http.get(f"/images/{image_id}", headers=ALICE)
+    assert (
+        client.http.get(
+            f"/images/{image_id}", headers=ALICE | {"If-None-Match": one.headers["ETag"]}
+        ).status_code
+        == 304
+    )
+    patched = client.http.patch(
+        f"/images/{image_id}",
+        headers=ALICE | {"Content-Type": "application/json"},
+        body=b'{"title": "changed"}',
+    )
+    assert patched.status_code == 200
+    changed = client.http.get(path, headers=ALICE | {"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert body(changed)["items"][0]["title"] == "changed"
+    assert (
+        client.http.get(
+            f"/images/{image_id}", headers=ALICE | {"If-None-Match": one.headers["ETag"]}
+        ).status_code
+        == 200
+    )

@@ -121,6 +121,30 @@ function failure(status, text) {
   return new ApiError(status, message, (error && error.field) || "");
 }
 
+// GET answers the API revalidates by ETag (listings, images), kept for this tab: a reload
+// within the URL window sends If-None-Match and gets a 304 instead of the same bytes again.
+const REVALIDATED = "revalidated:";
+
+function revalidated(url) {
+  try {
+    return parse(sessionStorage.getItem(REVALIDATED + url) || "") || null;
+  } catch {
+    return null; // storage refused (private modes): plain requests
+  }
+}
+
+function keep(url, etag, text) {
+  try {
+    sessionStorage.setItem(REVALIDATED + url, JSON.stringify({ etag, text }));
+  } catch {
+    try {
+      sessionStorage.clear(); // full: start over rather than fail the request
+    } catch {
+      // storage refused: nothing is kept
+    }
+  }
+}
+
 async function api(path, { method = "GET", query = {}, json, headers = {} } = {}) {
   const url = new URL(path, document.baseURI);
   for (const [key, value] of Object.entries(query)) if (value) url.searchParams.set(key, value);
@@ -129,6 +153,8 @@ async function api(path, { method = "GET", query = {}, json, headers = {} } = {}
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
   }
+  const kept = method === "GET" ? revalidated(url.href) : null;
+  if (kept) init.headers["If-None-Match"] = kept.etag;
   let response;
   try {
     response = await fetch(url, init);
@@ -136,7 +162,10 @@ async function api(path, { method = "GET", query = {}, json, headers = {} } = {}
     throw new ApiError(0, "The service did not answer: check the connection and try again.");
   }
   const text = await response.text();
+  if (response.status === 304 && kept) return parse(kept.text);
   if (!response.ok) throw failure(response.status, text);
+  const etag = response.headers.get("ETag");
+  if (method === "GET" && etag && text) keep(url.href, etag, text);
   return text ? parse(text) : null;
 }
 
