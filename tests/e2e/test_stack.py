@@ -31,7 +31,14 @@ ENDPOINT = f"http://127.0.0.1:{PORT}"
 
 def make(*targets: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "-o", ".venv/.installed-stamp", *targets, f"STACK={STACK}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed-stamp",
+            *targets,
+            f"STACK={STACK}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
