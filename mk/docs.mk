@@ -33,5 +33,6 @@ $(SWAGGER_UI_STAMP):
 	@ls -l $(SWAGGER_UI_DIR)
 
 TEST_NEEDS += swagger-ui
-# What serves or packages the app, and the quick tests (which load /docs in-process), need it.
-run package deploy-local deploy-stack-local deploy-stack unit: swagger-ui
+# What serves, packages or measures the app (make bench: package_mb), and the quick tests (which
+# load /docs in-process), need it.
+run package deploy-local deploy-stack-local deploy-stack bench unit: swagger-ui
