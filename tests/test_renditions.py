@@ -84,3 +84,33 @@ def test_an_image_that_fits_but_is_not_upright_is_turned():
     for name, rendition in processed.renditions.items():
         assert rendition.data != buffer.getvalue()
         assert decoded(rendition.data).size == ((200, 200) if name == "square" else (200, 300))
+
+
+def _detail_at(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    """A flat grey JPEG with a patch of fine black-and-white stripes inside `box`."""
+    im = PILImage.new("RGB", size, (128, 128, 128))
+    left, top, right, bottom = box
+    for x in range(left, right, 8):
+        im.paste((0, 0, 0), (x, top, min(x + 4, right), bottom))
+        im.paste((255, 255, 255), (x + 4, top, min(x + 8, right), bottom))
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_the_square_is_cut_where_the_detail_is_in_the_decoded_pixels():
+    # A photo (its medium is larger than the square) and a panorama (its medium is not): the
+    # square holds the striped patch, and as much of it as fits.
+    for size, patch, striped in (
+        ((4000, 3000), (3000, 0, 4000, 3000), 1000 / 3000),
+        ((5000, 1000), (200, 0, 1100, 1000), 900 / 1000),
+    ):
+        square = processed_square(_detail_at(size, patch)).convert("L")
+        assert square.size == (640, 640)
+        columns = [square.crop((x, 0, x + 8, 640)) for x in range(0, 640, 8)]
+        share = sum(ImageStat.Stat(c).stddev[0] > 40 for c in columns) / len(columns)
+        assert abs(share - striped) < 0.05, (size, share)
+
+
+def processed_square(data: bytes) -> PILImage.Image:
+    return decoded(process(data, "image/jpeg", LIMIT).renditions["square"].data)
