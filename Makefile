@@ -57,7 +57,7 @@ test: lint typecheck corpus $(TEST_NEEDS)
 docs: $(STAMP) ## docs/api.md, the API reference, from the app's OpenAPI document
 	$(PY) scripts/api_reference.py
 
-bench: $(STAMP) ## performance figures against floors measured in the same run
+bench: $(STAMP) $(CLI_STAMP) corpus browser ## performance figures against floors measured in the same run
 	$(PY) scripts/bench.py
 
 clean: ## remove the virtualenv and caches (not the LocalStack install cache)

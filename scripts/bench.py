@@ -98,6 +98,9 @@ FIGURES = (
     "modern_bytes",
     "upload_memory",
     "http_reads_rps",
+    "cli_import_ips",
+    "gallery_first_kb",
+    "gallery_repeat_ratio",
     "package_mb",
 )
 
@@ -112,10 +115,21 @@ class Plan:
     images_small: int = 100
     images_large: int = 10_000
     http_requests: int = 2_000
+    cli_photos: int = 100  # imported by imgsvc -j 4
+    gallery_photos: int = 20  # the first screen
     profile_dir: str | None = None
 
 
-TINY = Plan(reps=3, warmup=1, cold_reps=3, images_small=100, images_large=200, http_requests=80)
+TINY = Plan(
+    reps=3,
+    warmup=1,
+    cold_reps=3,
+    images_small=100,
+    images_large=200,
+    http_requests=80,
+    cli_photos=12,
+    gallery_photos=6,
+)
 
 
 @dataclass(frozen=True)
@@ -938,6 +952,32 @@ def http_reads(plan: Plan) -> Figure:
     )
 
 
+def clients(plan: Plan) -> list[Figure]:
+    """The two clients against what `make run` starts: `imgsvc upload -j 4` of ~200 KB photos
+    (cli_import_ips, images per second: recorded), then the gallery's first screen and a reload
+    within the URL window in headless Chromium (gallery_first_kb: recorded;
+    gallery_repeat_ratio: at most 0.1)."""
+    from scripts.cli_bench import cli_import_ips, local_stack
+    from scripts.gallery_bench import gallery_figures
+
+    with local_stack() as (base, server_pid):
+        run = cli_import_ips(base, count=plan.cli_photos, server_pid=server_pid)
+        log(f"cli_import_ips: {run.ips:.2f} images/s")
+        gallery = gallery_figures(base + "/", photos=plan.gallery_photos)
+    where = f"{plan.gallery_photos} photos, a fresh headless Chromium, make run's stack"
+    return [
+        Figure("cli_import_ips", run.ips, None, run.note),
+        Figure("gallery_first_kb", gallery["gallery_first_kb"], None, where),
+        Figure(
+            "gallery_repeat_ratio",
+            gallery["gallery_repeat_ratio"],
+            0.1,
+            f"a reload within the URL window: {gallery['repeat_kb']} KiB",
+            valid=bool(gallery["same_urls"]),
+        ),
+    ]
+
+
 def package_size() -> Figure:
     """The zip `make package` builds (prod stage, CloudFormation, as deployed to AWS)."""
     with tempfile.TemporaryDirectory() as out:
@@ -963,6 +1003,7 @@ MEASURES: tuple[tuple[tuple[str, ...], Callable[[Plan], list[Figure]]], ...] = (
     (("modern_bytes",), lambda plan: [modern_bytes(plan)]),
     (("upload_memory",), lambda plan: [upload_memory(plan)]),
     (("http_reads_rps",), lambda plan: [http_reads(plan)]),
+    (("cli_import_ips", "gallery_first_kb", "gallery_repeat_ratio"), clients),
     (("package_mb",), lambda plan: [package_size()]),
 )
 

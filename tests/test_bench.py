@@ -32,6 +32,9 @@ FIGURES = {
     "modern_bytes",
     "upload_memory",
     "http_reads_rps",
+    "cli_import_ips",
+    "gallery_first_kb",
+    "gallery_repeat_ratio",
     "package_mb",
 }
 
