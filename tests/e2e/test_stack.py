@@ -7,6 +7,7 @@ queue; the sweeper's schedule is there; `make destroy-stack-local` removes every
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import boto3
 import pytest
@@ -118,8 +120,10 @@ def test_errors_keep_the_error_shape_and_cors(stack_url):
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
 
 
-def set_table(function: str, table: str) -> None:
-    """Point a deployed function at another table (a fault: a table that does not exist)."""
+def set_table(function: str, table: str, fails: bool) -> None:
+    """Point a deployed function at another table (a fault: a table that does not exist), and
+    wait until an invocation runs with it: LocalStack may take a while, under load, to replace
+    the function's running environment, and an event meanwhile would meet the old one."""
     lambda_ = client("lambda")
     environment = lambda_.get_function_configuration(FunctionName=function)["Environment"]
     lambda_.update_function_configuration(
@@ -127,6 +131,16 @@ def set_table(function: str, table: str) -> None:
         Environment={"Variables": {**environment["Variables"], "TABLE_NAME": table}},
     )
     lambda_.get_waiter("function_updated_v2").wait(FunctionName=function)
+    probe = json.dumps(  # an upload no row knows: the table is read, then nothing happens
+        {"detail-type": "Object Created", "detail": {"object": {"key": f"uploads/{uuid4().hex}"}}}
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        answer = lambda_.invoke(FunctionName=function, Payload=probe.encode())
+        if ("FunctionError" in answer) == fails:
+            return
+        assert time.monotonic() < deadline, f"{function} never ran with TABLE_NAME={table}"
+        time.sleep(2)
 
 
 def waiting(queue_url: str) -> int:
@@ -150,7 +164,7 @@ def test_a_failed_upload_event_is_dead_lettered_and_replayed(stack_url):
     assert waiting(queue) == 0
     user = {"X-User-Id": "dead-letters"}
     data = small_png()
-    set_table(finaliser, "no-such-table")
+    set_table(finaliser, "no-such-table", fails=True)
     try:
         started = requests.post(
             stack_url + "images/uploads",
@@ -168,12 +182,12 @@ def test_a_failed_upload_event_is_dead_lettered_and_replayed(stack_url):
             timeout=30,
         )
         assert sent.status_code in (200, 201, 204), sent.text
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while waiting(queue) == 0:
             assert time.monotonic() < deadline, "the failed event never reached the queue"
             time.sleep(1)
     finally:
-        set_table(finaliser, outputs["TableName"])
+        set_table(finaliser, outputs["TableName"], fails=False)
     image = requests.get(stack_url + f"images/{image_id}", headers=user, timeout=30)
     assert image.json()["status"] == "pending"
     replayed = make("replay-failed-local")
