@@ -3,7 +3,6 @@ and hands the result to the HTTP edge (`chalicelib/responses.py`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -524,7 +523,7 @@ _CONTENT = Operation(
     headers=("Accept", "If-None-Match"),
     extra={"binary_types": list(ACCEPTED_TYPES)},
 )
-_RENDITION = dataclasses.replace(
+_RENDITION = msgspec.structs.replace(
     _CONTENT, query=ThumbnailQuery, extra={"binary_types": sorted(set(VARIANT_TYPES.values()))}
 )
 

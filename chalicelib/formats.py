@@ -3,8 +3,9 @@ renditions are. Adding a format is one entry here (and a metadata walker in `exi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 ImageType = Literal[
     "image/jpeg",
@@ -20,8 +21,7 @@ VariantFormat = Literal["jpeg", "png", "webp", "avif"]
 MODERN: tuple[VariantFormat, ...] = ("avif", "webp")  # in the order `auto` prefers them
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(msgspec.Struct, frozen=True):
     content_type: str
     extension: str
     pillow: str  # the Pillow plugin that opens it

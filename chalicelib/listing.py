@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
+
+import msgspec
 
 
 class Sorted(Protocol):
@@ -30,8 +31,7 @@ class Sorted(Protocol):
 T = TypeVar("T", bound=Sorted)
 
 
-@dataclass
-class Chunk(Generic[T]):
+class Chunk(msgspec.Struct, Generic[T]):
     """What one query returned: matching items, where it stopped, how many it evaluated."""
 
     items: list[T]
@@ -45,12 +45,11 @@ Fetch = Callable[[str, "str | None", int], Chunk[T]]
 MAX_CHUNK = 500
 
 
-@dataclass
-class _Source(Generic[T]):
+class _Source(msgspec.Struct, Generic[T]):
     partition: str
     upper: str | None
     chunk: int
-    pending: deque[T] = field(default_factory=deque)
+    pending: deque[T] = msgspec.field(default_factory=deque)
     done: bool = False
     fetched: bool = False
 
@@ -59,8 +58,7 @@ class _Source(Generic[T]):
         return self.pending[0].sort_key
 
 
-@dataclass
-class Page(Generic[T]):
+class Page(msgspec.Struct, Generic[T]):
     items: list[T]
     cursor: str | None  # where the next page starts, None when the listing is complete
     evaluated: int

@@ -19,13 +19,14 @@ its tag rows is one TransactWriteItems conditioned on the row's version.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder, Key
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import ConditionBase
 
 from chalicelib.errors import backend_call
 from chalicelib.listing import Chunk, Page, read_page
@@ -49,8 +50,7 @@ class IdempotencyKeyTaken(Exception):
     """A live idempotency record already exists for this user and key."""
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
+class IdempotencyRecord(msgspec.Struct, frozen=True):
     """The first request a user made with an Idempotency-Key, and the image it made."""
 
     user_id: str
@@ -63,6 +63,26 @@ class IdempotencyRecord:
     @property
     def pk(self) -> str:
         return idempotency_pk(self.user_id, self.key)
+
+
+# boto3's condition builders, imported on first use: their import is a few ms of every cold
+# start, and reads of one image never build a condition.
+def Attr(name: str) -> Any:
+    from boto3.dynamodb.conditions import Attr as attr
+
+    return attr(name)
+
+
+def Key(name: str) -> Any:
+    from boto3.dynamodb.conditions import Key as key
+
+    return key(name)
+
+
+def ConditionExpressionBuilder() -> Any:
+    from boto3.dynamodb.conditions import ConditionExpressionBuilder as builder
+
+    return builder()
 
 
 def idempotency_pk(user_id: str, key: str) -> str:
@@ -119,8 +139,7 @@ def _image(item: dict[str, Any]) -> Image:
     return msgspec.convert(_load(item), Image)
 
 
-@dataclass(frozen=True)
-class ListFilter:
+class ListFilter(msgspec.Struct, frozen=True):
     """The filters of `GET /images`, already validated. Bounds are sort-key strings."""
 
     user_id: str | None = None
@@ -143,8 +162,7 @@ class ListFilter:
         )
 
 
-@dataclass
-class ReadStats:
+class ReadStats(msgspec.Struct):
     """Items DynamoDB evaluated for listings, for the read-amplification benchmark."""
 
     items_read: int = 0

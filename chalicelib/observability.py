@@ -22,8 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from chalicelib.errors import ApiError
 
@@ -83,15 +84,14 @@ def log(level: int, message: str, **fields: Any) -> None:
 # ----- metrics -----------------------------------------------------------------------------
 
 
-@dataclass
-class Metrics:
+class Metrics(msgspec.Struct):
     """Metrics gathered during one request or event, written as EMF lines when it ends: one
     line per set of dimensions, each with the values gathered for them."""
 
-    values: dict[tuple[tuple[str, str], ...], dict[str, list[float]]] = field(
+    values: dict[tuple[tuple[str, str], ...], dict[str, list[float]]] = msgspec.field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
-    units: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = msgspec.field(default_factory=dict)
 
     def add(self, name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
         key = tuple(sorted(dimensions.items()))
@@ -153,8 +153,7 @@ def metric(name: str, value: float, unit: str = "Count", **dimensions: str) -> N
 # ----- what one request or event run says ----------------------------------------------------
 
 
-@dataclass
-class Context:
+class Context(msgspec.Struct):
     """What routes learn during a request that the request's log line reports."""
 
     user: str | None = None

@@ -10,7 +10,6 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,8 +36,7 @@ _UNKNOWN = re.compile(r"unknown field `(.*)`")
 _MISSING = re.compile(r"missing required field `(.*)`")
 
 
-@dataclass(frozen=True)
-class Upload:
+class Upload(msgspec.Struct, frozen=True):
     """An image upload as the client sent it: bytes, declared type, metadata."""
 
     data: bytes
@@ -180,10 +178,9 @@ def _no_query(query: Mapping[str, str], encoding: str) -> None:
         )
 
 
-@dataclass
-class _Part:
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    data: bytearray = field(default_factory=bytearray)
+class _Part(msgspec.Struct):
+    headers: dict[bytes, bytes] = msgspec.field(default_factory=dict)
+    data: bytearray = msgspec.field(default_factory=bytearray)
 
 
 def split_multipart(content_type: str, body: bytes) -> list[_Part]:

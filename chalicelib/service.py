@@ -20,7 +20,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +82,7 @@ log = logging.getLogger(__name__)
 _ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class Blob:
+class Blob(msgspec.Struct, frozen=True):
     """One stored representation of a ready image: its original or a rendition."""
 
     key: str
@@ -93,22 +91,19 @@ class Blob:
     etag: str
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(msgspec.Struct, frozen=True):
     url: str
     expires_in: int
     expires_at: str
 
 
-@dataclass(frozen=True)
-class DirectUpload:
+class DirectUpload(msgspec.Struct, frozen=True):
     image: Image
     post: PresignedPost
     expires_at: str
 
 
-@dataclass(frozen=True)
-class Links:
+class Links(msgspec.Struct, frozen=True):
     """Presigned GET URLs of a ready image for clients that cannot send an identity (a
     browser's <img>): `urls` of the original and each size's base rendition, `sources` of
     every format each size exists in."""
@@ -117,8 +112,7 @@ class Links:
     sources: dict[str, dict[str, str]]
 
 
-@dataclass(frozen=True)
-class SweepReport:
+class SweepReport(msgspec.Struct, frozen=True):
     stale_images: int
     orphan_objects: int
     finalised: int = 0  # uploads whose bytes arrived but whose event never finalised them

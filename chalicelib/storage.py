@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import botocore.auth
+import msgspec
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from chalicelib.errors import backend_call
@@ -46,14 +46,12 @@ def _choose_windowed_signer(signature_version: str, **_: Any) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(msgspec.Struct, frozen=True):
     key: str
     last_modified: datetime
 
 
-@dataclass(frozen=True)
-class PresignedPost:
+class PresignedPost(msgspec.Struct, frozen=True):
     url: str
     fields: dict[str, str]
 

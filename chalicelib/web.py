@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import msgspec
 
 WEB = Path(__file__).resolve().parent / "web"
 VENDOR = WEB / "vendor"  # Swagger UI's files, vendored by `make swagger-ui` (mk/docs.mk)
@@ -23,8 +24,7 @@ TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Asset:
+class Asset(msgspec.Struct, frozen=True):
     name: str
     data: bytes
     content_type: str
