@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -84,12 +85,17 @@ def _cached(what: str, stamp: Path, inputs: list[str | Path], action: Callable[[
     digest = hashlib.sha256()
     for item in inputs:
         digest.update(item.read_bytes() if isinstance(item, Path) else item.encode())
-    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
-        return
-    started = time.monotonic()
-    print(f"localstack install: {what} ...", flush=True)
-    action()
-    stamp.write_text(digest.hexdigest())
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # One install at a time across processes (two test workers may ask at once): the second
+    # waits, then finds the stamp.
+    with (CACHE / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+            return
+        started = time.monotonic()
+        print(f"localstack install: {what} ...", flush=True)
+        action()
+        stamp.write_text(digest.hexdigest())
     print(f"localstack install: {what} done in {time.monotonic() - started:.1f}s", flush=True)
 
 
