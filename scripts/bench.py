@@ -873,76 +873,44 @@ def memory_child(path: str) -> None:
 
 
 def http_reads(plan: Plan) -> Figure:
-    import boto3
     import requests
 
-    from chalicelib.config import get_settings
-    from scripts.create_resources import create_resources
-    from scripts.local_env import (
-        FAKE_CREDENTIALS,
-        free_port,
-        start_chalice_local,
-        start_emulator,
-        stop_process,
-        wait_for,
-    )
+    from scripts.local_env import local_stack
 
-    settings = get_settings()
-    emulator = start_emulator()
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=settings.region,
-    )
-    create_resources(
-        settings.bucket_name, settings.table_name, settings.region, emulator.url, session
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     per_client = max(1, plan.http_requests // HTTP_CLIENTS)
-    with tempfile.TemporaryFile() as server_log:
-        server = start_chalice_local(port, emulator.url, log=server_log)
-        try:
-            wait_for(f"{base}/health", timeout=60, process=server)
-            posted = requests.post(
-                f"{base}/images",
-                data=photo((1600, 1200)),
-                headers={"X-User-Id": USER, "Content-Type": "image/jpeg"},
-                timeout=60,
-            )
-            posted.raise_for_status()
-            url = f"{base}/images/{posted.json()['image_id']}"
-            start = threading.Barrier(HTTP_CLIENTS + 1)
-            failures: list[str] = []
+    with local_stack() as (base, _):
+        posted = requests.post(
+            f"{base}/images",
+            data=photo((1600, 1200)),
+            headers={"X-User-Id": USER, "Content-Type": "image/jpeg"},
+            timeout=60,
+        )
+        posted.raise_for_status()
+        url = f"{base}/images/{posted.json()['image_id']}"
+        start = threading.Barrier(HTTP_CLIENTS + 1)
+        failures: list[str] = []
 
-            def client() -> None:
-                with requests.Session() as http:
-                    http.headers["X-User-Id"] = USER
-                    for _ in range(2):  # connect and warm up before the clock starts
-                        http.get(url, timeout=60)
-                    start.wait()
-                    for _ in range(per_client):
-                        got = http.get(url, timeout=60)
-                        if got.status_code != 200:
-                            failures.append(f"{got.status_code} {got.text[:200]}")
+        def client() -> None:
+            with requests.Session() as http:
+                http.headers["X-User-Id"] = USER
+                for _ in range(2):  # connect and warm up before the clock starts
+                    http.get(url, timeout=60)
+                start.wait()
+                for _ in range(per_client):
+                    got = http.get(url, timeout=60)
+                    if got.status_code != 200:
+                        failures.append(f"{got.status_code} {got.text[:200]}")
 
-            threads = [threading.Thread(target=client) for _ in range(HTTP_CLIENTS)]
-            for thread in threads:
-                thread.start()
-            start.wait()
-            began = time.perf_counter()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - began
-            if failures:
-                raise RuntimeError(f"{len(failures)} reads failed, e.g. {failures[0]}")
-        except BaseException:
-            server_log.seek(0)
-            print(server_log.read().decode(errors="replace")[-3000:], file=sys.stderr)
-            raise
-        finally:
-            stop_process(server)
-            emulator.stop()
+        threads = [threading.Thread(target=client) for _ in range(HTTP_CLIENTS)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        if failures:
+            raise RuntimeError(f"{len(failures)} reads failed, e.g. {failures[0]}")
     total = per_client * HTTP_CLIENTS
     log(f"http_reads_rps: {total} reads in {elapsed:.1f} s")
     return Figure(
@@ -958,8 +926,9 @@ def clients(plan: Plan) -> list[Figure]:
     (cli_import_ips, images per second: recorded), then the gallery's first screen and a reload
     within the URL window in headless Chromium (gallery_first_kb: recorded;
     gallery_repeat_ratio: at most 0.1)."""
-    from scripts.cli_bench import cli_import_ips, local_stack
+    from scripts.cli_bench import cli_import_ips
     from scripts.gallery_bench import gallery_figures
+    from scripts.local_env import local_stack
 
     with local_stack() as (base, server_pid):
         # The gallery first: it waits for its photos' variants, which the stack makes in the

@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 PHOTOS = ROOT / ".cache" / "cli-bench-photos"
 COUNT, TINY_COUNT, JOBS, SIZE = 100, 20, 4, (1600, 1200)
 TICKS = os.sysconf("SC_CLK_TCK")
-BUCKET = TABLE = "image-service-local"  # the `local` stage's, as `make run` has them
 
 
 # ----- the photos ------------------------------------------------------------------------
@@ -261,47 +260,6 @@ def explain(base_url: str, server_pid: int, first: Import) -> None:
 # ----- the script ------------------------------------------------------------------------
 
 
-@contextmanager
-def local_stack() -> Iterator[tuple[str, int]]:
-    """What `make run` starts, started as scripts/bench.py does: moto's server in a thread of
-    this process, `chalice local --stage local` on a free port. Yields (API root, its pid)."""
-    import boto3
-
-    from scripts.create_resources import create_resources
-    from scripts.local_env import (
-        FAKE_CREDENTIALS,
-        free_port,
-        start_chalice_local,
-        start_emulator,
-        stop_process,
-        wait_for,
-    )
-
-    region = FAKE_CREDENTIALS["AWS_REGION"]
-    session = boto3.session.Session(  # this process's environment is left alone
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=region,
-    )
-    emulator = start_emulator()
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        server = None
-        try:
-            create_resources(BUCKET, TABLE, region, emulator.url, session)
-            server = start_chalice_local(port, emulator.url, log=log)
-            wait_for(f"http://127.0.0.1:{port}/health", timeout=90, process=server)
-            yield f"http://127.0.0.1:{port}", server.pid
-        except BaseException:
-            log.seek(0)
-            print(log.read()[-4000:].decode(errors="replace"), file=sys.stderr)
-            raise
-        finally:
-            if server is not None:
-                stop_process(server, timeout=60)  # its variants thread may be busy
-            emulator.stop()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help=f"{TINY_COUNT} photos, quickly")
@@ -315,6 +273,8 @@ def main() -> int:
         f"{len(sizes)} photos, {SIZE[0]}x{SIZE[1]} JPEG, {sum(sizes) / len(sizes) / 1024:.0f} "
         f"KB on average, in {PHOTOS}"
     )
+    from scripts.local_env import local_stack
+
     with local_stack() as (base, server_pid):
         measured = cli_import_ips(base, jobs=args.jobs, count=count, server_pid=server_pid)
         print(f"cli_import_ips = {measured.ips:.2f}  ({measured.note})")

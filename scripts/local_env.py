@@ -9,14 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOCAL_STAGE_NAME = "image-service-local"  # the bucket and table of the `local` stage
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -198,6 +202,62 @@ def _run_chalice(lifeline: int, command: list[str]) -> None:
 
     sys.argv = command  # as the `chalice` script would see them (autoreload re-runs them)
     sys.exit(main())
+
+
+@contextmanager
+def local_stack() -> Iterator[tuple[str, int]]:
+    """What `make run` starts, in this process: moto's server in a thread of it, `chalice local
+    --stage local` on a free port (the benchmarks use it). Yields (API root, its pid); the
+    server's output is printed only if something fails."""
+    import boto3
+
+    from scripts.create_resources import create_resources
+
+    region = FAKE_CREDENTIALS["AWS_REGION"]
+    session = boto3.session.Session(  # this process's environment is left alone
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+    emulator = start_emulator()
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        server = None
+        try:
+            create_resources(LOCAL_STAGE_NAME, LOCAL_STAGE_NAME, region, emulator.url, session)
+            server = start_chalice_local(port, emulator.url, log=log)
+            wait_for(f"http://127.0.0.1:{port}/health", timeout=90, process=server)
+            yield f"http://127.0.0.1:{port}", server.pid
+        except BaseException:
+            log.seek(0)
+            print(log.read()[-4000:].decode(errors="replace"), file=sys.stderr)
+            raise
+        finally:
+            if server is not None:
+                stop_process(server, timeout=60)  # its variants thread may be busy
+            emulator.stop()
+
+
+@contextmanager
+def run_local() -> Iterator[str]:
+    """`scripts/run_local.py`, what `make run` starts, in a process of its own on free ports:
+    yields its API root."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_PORT": str(free_port())},
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", timeout=60, process=process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 if __name__ == "__main__":

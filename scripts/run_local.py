@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scripts.local_env import (
     FAKE_CREDENTIALS,
+    LOCAL_STAGE_NAME,
     Emulator,
     port_in_use,
     start_chalice_local,
@@ -33,7 +34,7 @@ from scripts.local_env import (
     wait_for,
 )
 
-BUCKET = TABLE = "image-service-local"  # the `local` stage in .chalice/config.json
+BUCKET = TABLE = LOCAL_STAGE_NAME  # the `local` stage in .chalice/config.json
 PARENT = os.getppid()  # early (boto3 is imported later): `--exit-with-parent` watches it
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

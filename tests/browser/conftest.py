@@ -6,9 +6,6 @@ No browser is no reason to skip: the tests fail, saying to run `make browser`.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 from PIL import Image as PILImage
 
 from scripts.gallery_bench import BrowserMissing, chromium, chromium_path
-from scripts.local_env import free_port, wait_for
+from scripts.local_env import run_local
 from tests.corpus import corpus_file
 from tests.e2e.conftest import deployment
 
@@ -61,22 +58,8 @@ def big_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def running() -> Iterator[str]:
     """`scripts/run_local.py`, what `make run` starts, on free ports: the gallery's URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "scripts/run_local.py", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_PORT": str(free_port())},
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/health", timeout=60, process=process)
+    with run_local() as base:
         yield f"{base}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,6 @@ URLs a browser can fetch (and cache: the same URLs when listed again)."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import pytest
 import requests
 from PIL import Image as PILImage
 
-from scripts.local_env import free_port, wait_for
+from scripts.local_env import run_local
 from tests.conftest import photo
 
 pytestmark = pytest.mark.integration
@@ -29,22 +26,8 @@ SIZES = ("small", "medium", "square")
 @pytest.fixture(scope="module")
 def running() -> Iterator[str]:
     """`scripts/run_local.py`, what `make run` starts, on free ports."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "scripts/run_local.py", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_PORT": str(free_port())},
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/health", timeout=60, process=process)
+    with run_local() as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_variants_are_made_after_the_upload_and_listed(running):
