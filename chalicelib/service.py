@@ -444,7 +444,7 @@ class ImageService:
             raise NotFound("no such image")
         data = self.store.get(upload_key(image.image_id))
         if data is None:
-            raise Conflict("nothing has been uploaded for this image yet", code="not_uploaded")
+            return self._without_upload(image)
         try:
             content_type = check_content(
                 data, image.content_type, self.settings.max_direct_upload_bytes
@@ -465,6 +465,16 @@ class ImageService:
         metric("BytesStored", _bytes_stored(processed), "Bytes")
         self.dispatch.submit(ready.image_id)
         return ready
+
+    def _without_upload(self, image: Image) -> Image:
+        """No bytes under uploads/: none were posted, or a racing delete or finalisation
+        removed them after we read the row. The row as it is now decides which."""
+        current = self.table.get(image.image_id)
+        if current is None:
+            raise NotFound("no such image")
+        if current.status != "pending":
+            return self._finalise_once(current)  # ready: theirs; deleting: 404; rejected
+        raise Conflict("nothing has been uploaded for this image yet", code="not_uploaded")
 
     def _delete_quietly(self, keys: list[str]) -> None:
         """Objects nobody needs any more; if S3 refuses now, the orphan sweep (and, for

@@ -122,6 +122,40 @@ def test_complete_before_the_upload_is_409(client):
     assert_error(complete(client, image_id), 409, "not_uploaded")
 
 
+def _racing(service, monkeypatch, interleave):
+    """Run `interleave` just before /complete reads the uploaded bytes: the window in which
+    a concurrent DELETE or finalisation can remove them after the row was read."""
+    real_get = service.store.get
+    ran = []
+
+    def get(key: str):
+        if key.startswith("uploads/") and not ran:
+            ran.append(key)
+            interleave()
+        return real_get(key)
+
+    monkeypatch.setattr(service.store, "get", get)
+
+
+def test_complete_losing_to_a_delete_is_404_and_leaves_nothing(
+    client, service, images, monkeypatch
+):
+    image_id, _ = begin(client, images["image/jpeg"])
+    _racing(service, monkeypatch, lambda: service.delete(ALICE["X-User-Id"], image_id))
+    assert_error(complete(client, image_id), 404)
+    assert stored_keys() == [] and row_keys() == []
+
+
+def test_complete_losing_to_the_s3_event_answers_the_ready_image(
+    client, service, images, monkeypatch
+):
+    image_id, _ = begin(client, images["image/jpeg"])
+    _racing(service, monkeypatch, lambda: service.finalise_uploaded_object(upload_key(image_id)))
+    completed = complete(client, image_id)
+    assert completed.status_code == 200 and body(completed)["status"] == "ready"
+    assert len(stored_keys()) == 4
+
+
 def test_only_the_owner_completes(client, images):
     image_id, _ = begin(client, images["image/jpeg"])
     assert_error(complete(client, image_id, headers=BOB), 404)  # pending: invisible to others
