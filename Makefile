@@ -47,12 +47,13 @@ unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs
 		tests infra/localstack/lambda_executor/tests; status=$$?; \
 		printf "make unit: %.1f s\n" "$$(echo "$$(date +%s.%N) - $$start" | bc)"; exit $$status
 
-# In-process tests on both cores; then, one at a time, those that start servers (make run's
-# stack, LocalStack, a browser) and share them. The markers split the suite in two.
+# In-process tests on both cores; then those that start servers (make run's stack, LocalStack,
+# a browser), also on two workers, each with its own make run stack; the tests that share
+# LocalStack or the build directories run on one of them, in turn (tests/conftest.py).
 SERVERS := integration or e2e or browser
 test: lint typecheck corpus $(TEST_NEEDS)
 	$(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis -m "not ($(SERVERS))" --durations=5
-	$(VENV)/bin/pytest -q -rf -m "$(SERVERS)" --durations=15
+	$(VENV)/bin/pytest -q -rf -n 2 --dist loadgroup -m "$(SERVERS)" --durations=15
 
 docs: $(STAMP) ## docs/api.md, the API reference, from the app's OpenAPI document
 	$(PY) scripts/api_reference.py

@@ -89,6 +89,19 @@ def _real_aws_for_integration(request: pytest.FixtureRequest) -> None:
         IN_PROCESS.stop()
 
 
+# `make test` runs the server tests on two workers. Those that deploy to the one LocalStack or
+# build into the project's own directories (chalice package's cache, vendor/) must not overlap:
+# one xdist group, so one worker runs them one after another (`--dist loadgroup`).
+ONE_AT_A_TIME = "localstack-and-builds"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("builds"):
+            item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
+
+
 def pytest_sessionfinish() -> None:
     IN_PROCESS.stop()
 

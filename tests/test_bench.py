@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # It starts moto's server, chalice local and `make package`: not part of the quick unit loop.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.builds]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {

@@ -104,6 +104,7 @@ def test_the_prod_policy_is_least_privilege():
 
 
 @pytest.mark.integration
+@pytest.mark.builds
 def test_make_package_builds_a_template_cfn_lint_accepts(tmp_path):
     """`make package` exactly as the README gives it (it runs cfn-lint and fails on findings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
