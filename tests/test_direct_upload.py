@@ -126,7 +126,7 @@ def _racing(service, monkeypatch, interleave):
     """Run `interleave` just before /complete reads the uploaded bytes: the window in which
     a concurrent DELETE or finalisation can remove them after the row was read."""
     real_get = service.store.get
-    ran = []
+    ran: list[str] = []
 
     def get(key: str):
         if key.startswith("uploads/") and not ran:
