@@ -70,6 +70,13 @@ class Settings:
         "`background` (a thread: chalice local), `queue` (SQS, VARIANTS_QUEUE)",
     )
     variants_queue: str = setting("", "the SQS queue of `queue` mode (its name)")
+    variant_quality_search: int = setting(
+        5,
+        "AVIF encodes tried per variant to find the lowest quality at its JPEG's SSIM "
+        "(0: one fixed quality)",
+        0,
+        8,
+    )
     idempotency_ttl_seconds: int = setting(
         24 * 3600, "how long an Idempotency-Key is remembered", 60, 7 * 24 * 3600
     )

@@ -42,6 +42,9 @@ SAVE_OPTIONS: dict[VariantFormat, dict[str, Any]] = {
     "webp": {"format": "WEBP", "quality": 93, "method": 6},
     "avif": {"format": "AVIF", "quality": 84, "speed": 6},
 }
+# The lowest quality a per-image search (Source.variant) tries: below it no tuning photo
+# reached its JPEG's SSIM.
+SEARCH_FLOOR: dict[VariantFormat, int] = {"avif": 40}
 # EXIF orientation -> the Image.Transpose that makes the pixels upright.
 _UPRIGHT = {
     2: "FLIP_LEFT_RIGHT",
@@ -101,11 +104,12 @@ def variants(
     content_type: str,
     wanted: list[tuple[SizeName, VariantFormat]],
     max_pixels: int,
+    search_tries: int = 0,
 ) -> dict[tuple[SizeName, VariantFormat], RenditionImage]:
     """Renditions of an accepted (already stripped) original in other formats, from one
-    decode."""
+    decode; each at its own lowest passing quality when `search_tries` (Source.variant)."""
     with decoded(stored, content_type, max_pixels) as source:
-        return {(size, fmt): source.encode(size, fmt) for size, fmt in wanted}
+        return {(size, fmt): source.variant(size, fmt, search_tries) for size, fmt in wanted}
 
 
 @contextmanager
@@ -253,6 +257,26 @@ class Source:
     def encode(self, size: SizeName, fmt: VariantFormat) -> RenditionImage:
         return encode(self.sized(size), fmt)
 
+    def variant(self, size: SizeName, fmt: VariantFormat, tries: int) -> RenditionImage:
+        """`size` in WebP or AVIF: at SAVE_OPTIONS' quality or, with `tries` and a JPEG-based
+        image, at the lowest quality whose SSIM reaches that of its JPEG rendition, found in
+        at most `tries` encodes (chalicelib/perceptual.py). A search that finds none passing
+        falls back to SAVE_OPTIONS, the quality at which the tuning photos all pass."""
+        pixels = self.sized(size)
+        if tries <= 0 or fmt not in SEARCH_FLOOR or self.base_format != "jpeg":
+            return encode(pixels, fmt)
+        from chalicelib import perceptual
+
+        reference = perceptual.Reference(pixels)
+        bar = reference.ssim(_decoded(encode(pixels, "jpeg"))) + perceptual.MARGIN
+        found = perceptual.lowest_passing(
+            lambda quality: encode(pixels, fmt, quality=quality),
+            lambda candidate: reference.ssim(_decoded(candidate)) >= bar,
+            (SEARCH_FLOOR[fmt], SAVE_OPTIONS[fmt]["quality"]),
+            tries,
+        )
+        return found or encode(pixels, fmt)
+
 
 def encode(im: PILImage, fmt: VariantFormat, **options: Any) -> RenditionImage:
     """`im` saved as `fmt` with SAVE_OPTIONS, and `options` over them (scripts/
@@ -267,6 +291,14 @@ def encode(im: PILImage, fmt: VariantFormat, **options: Any) -> RenditionImage:
     buffer = io.BytesIO()
     im.save(buffer, **options)
     return RenditionImage(buffer.getvalue(), VARIANT_TYPES[fmt], *im.size)
+
+
+def _decoded(rendition: RenditionImage) -> PILImage:
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(rendition.data))
+    im.load()
+    return im
 
 
 def _resizable(im: PILImage) -> PILImage:

@@ -516,7 +516,13 @@ class ImageService:
         if data is None:
             raise NotFound("the image's bytes are missing")
         started = time.perf_counter()
-        made = imaging.variants(data, image.content_type, wanted, self.settings.max_image_pixels)
+        made = imaging.variants(
+            data,
+            image.content_type,
+            wanted,
+            self.settings.max_image_pixels,
+            self.settings.variant_quality_search,
+        )
         metric("VariantTime", (time.perf_counter() - started) * 1000, "Milliseconds")
         metric("VariantsMade", len(made))
         for (size, fmt), variant in made.items():
