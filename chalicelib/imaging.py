@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 # takes under a second of one core. AVIF speed 6 q84: 0.95 of the JPEGs' bytes, ~0.85 s (speed
 # 8 needs q89, 1.19, ~0.4 s: its quality is erratic photo to photo). WebP method 6 q93: 1.21
 # (method 4 q93: 1.24, 0.4x the time). WebP and AVIF beat JPEG q85 at its own SSIM only photo
-# by photo: each at its own lowest passing quality, AVIF speed 6 is 0.58 and WebP 0.75.
+# by photo: each at its own lowest passing quality, AVIF speed 6 is 0.58 and WebP 0.75. So the
+# AVIF quality is searched per image (Source.variant); 84 is where a search that finds no
+# passing quality ends, and what a PNG-based image gets.
 SAVE_OPTIONS: dict[VariantFormat, dict[str, Any]] = {
     "jpeg": {"format": "JPEG", "quality": 85},
     "png": {"format": "PNG", "compress_level": 3},

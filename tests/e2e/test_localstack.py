@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.iphone import check_iphone_heics
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,3 +37,9 @@ def test_smoke_against_the_deployed_api(deployed: str) -> None:
     print(result.stdout, result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
+
+
+def test_real_iphone_heics_through_every_encoding(deployed: str) -> None:
+    """Issue 13 on the deployment: direct uploads finalised by the S3 event, variants by the
+    queue's consumer; GPS-free originals, upright JPEG, WebP and AVIF in every size."""
+    check_iphone_heics(deployed.rstrip("/"), {"X-User-Id": "iphone"}, events=True, timeout=300)

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 
 from scripts.local_env import run_local
 from tests.conftest import photo
+from tests.iphone import check_iphone_heics
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,8 @@ def test_variants_are_made_after_the_upload_and_listed(running):
     assert again.json()["items"][0]["sources"] == sources  # cacheable: the same URLs
     deleted = requests.delete(f"{running}/images/{image['image_id']}", headers=USER, timeout=30)
     assert deleted.status_code == 204
+
+
+def test_real_iphone_heics_through_every_encoding(running):
+    """Issue 13 locally: GPS-free originals, upright JPEG, WebP and AVIF in every size."""
+    check_iphone_heics(running, {"X-User-Id": "iphone"}, events=False, timeout=180)
