@@ -296,6 +296,7 @@ def test_delete_of_a_pending_upload_removes_its_object(client, images):
     assert stored_keys() == [] and row_keys() == []
 
 
+@pytest.mark.slow
 def test_renditions_of_a_direct_upload_are_real_images(client):
     data = photo("WEBP", size=(2400, 1200))
     image_id, _ = begin(client, data, "image/webp")
