@@ -86,7 +86,9 @@ class Reference:
 
         values = _lambda(ssim_map, mx=self._mx, my=my, xx=self._xx, yy=yy, xy=xy)
         width, height = values.size
-        inner = values.crop((_BORDER, _BORDER, width - _BORDER, height - _BORDER))
+        inner = values
+        if min(width, height) > 2 * _BORDER:  # a sliver or a few pixels: the whole map
+            inner = values.crop((_BORDER, _BORDER, width - _BORDER, height - _BORDER))
         mean: float = inner.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))  # type: ignore[assignment]
         return mean
 

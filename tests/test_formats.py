@@ -191,6 +191,18 @@ def test_format_is_negotiated_from_accept(client, jpeg, accept, fmt, expected):
             )
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2000, 3)])
+def test_a_pixel_or_a_sliver_has_every_variant(client, size):
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, (120, 30, 200)).save(buffer, "JPEG")
+    image = body(raw_upload(client, buffer.getvalue()))
+    for name in ("small", "medium", "square"):
+        for accept in ("image/avif", "image/webp"):
+            response = thumbnail(client, image["image_id"], accept, size=name)
+            assert response.status_code == 200, (name, accept, response.body)
+            assert response.headers["Content-Type"] == accept
+
+
 def test_a_type_refused_with_q_0_is_not_chosen(client, jpeg):
     response = thumbnail(client, jpeg["image_id"], "image/avif;q=0, image/webp", size="small")
     # WebP is chosen; the first Accept type is not WebP's, so the bytes come by redirect.

@@ -99,3 +99,13 @@ def test_only_avif_of_jpeg_based_images_is_searched():
         wanted: list[tuple[SizeName, VariantFormat]] = [("small", fmt)]
         searched = imaging.variants(data, kind, wanted, 10**8, 5)["small", fmt]
         assert searched.data == imaging.variants(data, kind, wanted, 10**8, 0)["small", fmt].data
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (10, 1), (1, 2000), (12, 7), (2000, 3)])
+def test_tiny_and_sliver_images_get_their_variants(size):
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, (120, 30, 200)).save(buffer, "JPEG")
+    wanted: list[tuple[SizeName, VariantFormat]] = [("small", "avif"), ("square", "avif")]
+    made = imaging.variants(buffer.getvalue(), "image/jpeg", wanted, 10**8, 5)
+    for variant in made.values():
+        assert pixels(variant.data).size == (variant.width, variant.height)
