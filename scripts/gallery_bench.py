@@ -291,13 +291,14 @@ def seed_photos(base_url: str, count: int, user: str, tag: str = "seed") -> list
     return ids[::-1]
 
 
-def wait_for_variants(base_url: str, ids: list[str], user: str, timeout_s: float = 120) -> bool:
+def wait_for_variants(base_url: str, ids: list[str], user: str) -> bool:
     """Wait until every image lists its AVIF thumbnail (made in the background after an
-    upload), so that two views in a row list the same URLs. False if they never came."""
+    upload, one image after another: each AVIF's quality is searched), so that two views in a
+    row list the same URLs. False if they never came."""
     import requests
 
     base = base_url if base_url.endswith("/") else base_url + "/"
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + 60 + 15 * len(ids)  # ~4 s an image here, unloaded
     waiting = list(ids)
     with requests.Session() as http:
         http.headers["X-User-Id"] = user
