@@ -37,6 +37,7 @@ from chalicelib.validation import fold
 IMAGE_SK = "image"
 _SWEEP_KEY = {"pk": "sweeper", "sk": "orphans"}
 BY_USER, FEED, CLEANUP, BY_SHA256 = "by_user", "feed", "cleanup", "by_sha256"
+BY_SOURCE = "by_source_sha256"
 LIST_BUDGET = 2000  # items a filtered listing may evaluate per request
 
 _serializer = TypeSerializer()
@@ -105,6 +106,10 @@ def sha_pk(digest: str) -> str:
     return f"sha#{digest}"
 
 
+def source_pk(digest: str) -> str:
+    return f"src#{digest}"
+
+
 def shard_of(image_id: str, shards: int) -> int:
     return int(image_id[:8], 16) % shards
 
@@ -149,6 +154,7 @@ class ListFilter(msgspec.Struct, frozen=True):
     after: str | None = None  # only items whose sort key is greater
     before: str | None = None  # only items whose sort key is smaller
     sha256: str | None = None
+    source_sha256: str | None = None
 
     def digest(self) -> str:
         return query_digest(
@@ -159,6 +165,7 @@ class ListFilter(msgspec.Struct, frozen=True):
             self.after,
             self.before,
             self.sha256,
+            self.source_sha256,
         )
 
 
@@ -186,6 +193,8 @@ class ImageTable:
             row["feed_pk"] = f"feed#{shard_of(image.image_id, self._feed_shards)}"
             if image.sha256:
                 row["sha_pk"] = sha_pk(image.sha256)
+            if image.source_sha256:
+                row["source_pk"] = source_pk(image.source_sha256)
         elif image.cleanup_at is not None:
             row["cleanup_pk"] = f"cleanup#{shard_of(image.image_id, self._cleanup_shards)}"
             row["cleanup_at"] = image.cleanup_at
@@ -321,7 +330,17 @@ class ImageTable:
         if query.before is not None and (upper is None or query.before < upper):
             upper = query.before
         filters: list[ConditionBase] = []
-        if query.sha256 is not None:
+        if query.source_sha256 is not None:
+            # Uploads of one file are few too: the uploaded digest's own index.
+            index, pk_attr, sk_attr = BY_SOURCE, "source_pk", "sort_key"
+            partitions = [source_pk(query.source_sha256)]
+            if query.user_id is not None:
+                filters.append(Attr("user_id").eq(query.user_id))
+            if query.tag is not None:
+                filters.append(Attr("tags").contains(query.tag))
+            if query.sha256 is not None:
+                filters.append(Attr("sha256").eq(query.sha256))
+        elif query.sha256 is not None:
             # Copies of one file are few: the digest's own index, the rest filtered.
             index, pk_attr, sk_attr = BY_SHA256, "sha_pk", "sort_key"
             partitions = [sha_pk(query.sha256)]
@@ -506,6 +525,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "user_pk",
         "feed_pk",
         "sha_pk",
+        "source_pk",
         "sort_key",
         "cleanup_pk",
         "cleanup_at",
@@ -523,6 +543,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
             gsi(FEED, "feed_pk", "sort_key"),
             gsi(CLEANUP, "cleanup_pk", "cleanup_at"),
             gsi(BY_SHA256, "sha_pk", "sort_key"),
+            gsi(BY_SOURCE, "source_pk", "sort_key"),
         ],
     }
 

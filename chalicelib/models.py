@@ -108,6 +108,9 @@ class Image(Struct, frozen=True, kw_only=True):
     # an image that is still not ready. Never part of the API resource.
     version: int = 1
     cleanup_at: str | None = None
+    # Internal: hex SHA-256 of the bytes as uploaded, when they differ from the stored ones
+    # (metadata removed): `?source_sha256=` finds the image from the file on the client's disk.
+    source_sha256: str | None = None
 
     @property
     def sort_key(self) -> str:
@@ -136,7 +139,7 @@ class Image(Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, **changes)
 
 
-INTERNAL_FIELDS = ("version", "cleanup_at", "variants")
+INTERNAL_FIELDS = ("version", "cleanup_at", "variants", "source_sha256")
 
 
 def new_image_id() -> str:

@@ -321,6 +321,7 @@ def list_filter(params: ListQuery) -> ListFilter:
             raise InvalidField("created_before", "must be later than created_after")
     return ListFilter(
         sha256=params.sha256 if isinstance(params.sha256, str) else None,
+        source_sha256=params.source_sha256 if isinstance(params.source_sha256, str) else None,
         user_id=params.user_id if isinstance(params.user_id, str) else None,
         tag=tag,
         title=fold(params.title) if isinstance(params.title, str) and params.title else None,

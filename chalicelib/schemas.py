@@ -94,6 +94,17 @@ class ListQuery(Strict):
         ]
         | UnsetType
     ) = UNSET
+    source_sha256: (
+        Annotated[
+            str,
+            Meta(
+                pattern="^[0-9a-f]{64}$",
+                description="only images uploaded from this file, before its metadata was"
+                " removed (hex SHA-256 of the file as sent)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     limit: Annotated[int, Meta(ge=1, le=100, description="page size")] = 20
     next_token: (
         Annotated[str, Meta(min_length=1, description="from the previous page; same filters")]

@@ -259,7 +259,7 @@ class ImageService:
         pending = self._create(pending, claim)
         try:
             self._store(pending.image_id, processed)
-            ready = self._mark_ready(pending, processed)
+            ready = self._mark_ready(pending, processed, upload.data)
         except Exception:
             self._discard(pending, claim)
             raise
@@ -319,10 +319,12 @@ class ImageService:
         for size, rendition in processed.renditions.items():
             self.store.put(rendition_key(image_id, size), rendition.data, rendition.content_type)
 
-    def _mark_ready(self, pending: Image, processed: Processed) -> Image:
+    def _mark_ready(self, pending: Image, processed: Processed, uploaded: bytes) -> Image:
         """Make a pending image ready. If its row changed meanwhile (a PATCH of the pending
         image), redo it on the new row; if it is gone, or is being deleted, a 404."""
         image = pending
+        # Stored as uploaded unless metadata was removed: then the file's own digest too.
+        source = None if uploaded == processed.original else hashlib.sha256(uploaded).hexdigest()
         for _ in range(_ATTEMPTS):
             ready = image.changed(
                 status="ready",
@@ -331,6 +333,7 @@ class ImageService:
                 width=processed.width,
                 height=processed.height,
                 sha256=hashlib.sha256(processed.original).hexdigest(),
+                source_sha256=source,
                 renditions={
                     name: Rendition(
                         content_type=r.content_type,
@@ -455,7 +458,7 @@ class ImageService:
             raise Rejected(f"the upload was rejected: {exc.message}") from None
         self._store(image.image_id, processed)
         try:
-            ready = self._mark_ready(image, processed)
+            ready = self._mark_ready(image, processed, data)
         except (NotFound, Conflict):
             # Deleted (or refused) while we stored: what we stored belongs to no row.
             self._delete_quietly(object_keys(image.image_id))

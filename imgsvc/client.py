@@ -106,10 +106,20 @@ class Client:
             query["next_token"] = page["next_token"]
 
     def find_copies(self, user: str, sha256: str) -> list[Json]:
-        """The user's ready images whose stored bytes have this digest."""
+        """The user's ready images stored with this digest, or uploaded from a file with it
+        (a photo whose metadata the service removed is stored with another digest)."""
         page = self.list_images({"user_id": user, "sha256": sha256, "limit": 5})
         items: list[Json] = page["items"]
-        return items
+        if items:
+            return items
+        try:
+            page = self.list_images({"user_id": user, "source_sha256": sha256, "limit": 5})
+        except ApiError as exc:
+            if exc.status == 400:  # a service from before `source_sha256`
+                return []
+            raise
+        uploaded: list[Json] = page["items"]
+        return uploaded
 
     def get_image(self, image_id: str) -> Json:
         json: Json = self.call("GET", f"/images/{_segment(image_id)}").json()

@@ -80,6 +80,7 @@ def create_table(dynamodb: Any, table: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
+        add_missing_indexes(dynamodb, table)
     dynamodb.get_waiter("table_exists").wait(
         TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
@@ -89,6 +90,27 @@ def create_table(dynamodb: Any, table: str) -> None:
             TableName=table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
+
+
+def add_missing_indexes(dynamodb: Any, table: str) -> None:
+    """A table made by an earlier version gets the indexes added since (one per update, as
+    DynamoDB allows), so that a long-lived LocalStack keeps working after an upgrade."""
+    wanted = table_definition(table)
+    have = {
+        index["IndexName"]
+        for index in dynamodb.describe_table(TableName=table)["Table"].get(
+            "GlobalSecondaryIndexes", []
+        )
+    }
+    for index in wanted["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in have:
+            continue
+        dynamodb.update_table(
+            TableName=table,
+            AttributeDefinitions=wanted["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=table)
 
 
 def create_resources(

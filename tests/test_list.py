@@ -214,6 +214,46 @@ def test_sha256_finds_the_copies_of_a_file(client, clock):
     assert_error(get(client, sha256=digest.upper()), 400, field="sha256")
 
 
+def test_source_sha256_finds_a_photo_whose_metadata_was_removed(client, clock):
+    """The file on the client's disk has GPS; the stored copy has not, so its sha256 is not
+    the file's: `source_sha256` finds it from the file (what `imgsvc --skip-existing` asks)."""
+    import hashlib
+
+    from tests.exif_samples import encode, gps_exif, picture
+    from tests.helpers import begin, complete
+
+    camera = encode(picture((64, 48)), "JPEG", exif=gps_exif())
+    direct = encode(picture((64, 48), seed=2), "JPEG", exif=gps_exif())
+    plain = TINY["PNG"]
+    files = {
+        name: hashlib.sha256(data).hexdigest()
+        for name, data in (("camera", camera), ("direct", direct), ("plain", plain))
+    }
+    made = body(raw_upload(client, camera, "image/jpeg", headers=ALICE, tags="a"))
+    image_id, _ = begin(client, direct, "image/jpeg")
+    finalised = body(complete(client, image_id))
+    kept = upload(client, ALICE, "PNG")
+    assert made["sha256"] != files["camera"] and "source_sha256" not in made
+
+    def ids(**query):
+        response = get(client, **query)
+        assert response.status_code == 200, response.body
+        return [item["image_id"] for item in body(response)["items"]]
+
+    assert ids(source_sha256=files["camera"]) == [made["image_id"]]
+    assert ids(source_sha256=files["camera"], user_id="alice", tag="a") == [made["image_id"]]
+    assert ids(source_sha256=files["camera"], sha256=made["sha256"]) == [made["image_id"]]
+    assert ids(source_sha256=files["camera"], user_id="bob") == []
+    assert ids(sha256=files["camera"]) == []  # sha256 stays the stored bytes' digest
+    assert ids(source_sha256=files["direct"]) == [finalised["image_id"]]
+    # Stored as uploaded: its sha256 is the file's, and it has no second digest.
+    assert ids(sha256=files["plain"], user_id="alice") == [kept["image_id"]]
+    assert ids(source_sha256=files["plain"]) == []
+    assert client.http.delete(f"/images/{made['image_id']}", headers=ALICE).status_code == 204
+    assert ids(source_sha256=files["camera"]) == []
+    assert_error(get(client, source_sha256="ABC"), 400, field="source_sha256")
+
+
 def test_a_listing_and_an_image_are_revalidated_by_etag(client, images):
     """Within the URL window a listing's bytes do not change: a reload with If-None-Match
     costs a 304; a change to an image changes the ETag of the listing and of the image."""

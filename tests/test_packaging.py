@@ -203,3 +203,24 @@ def test_chalice_s_policy_analyzer_reads_app_py():
     from chalice.analyzer import get_client_calls_for_app
 
     assert get_client_calls_for_app((ROOT / "app.py").read_text()) == {}
+
+
+def test_a_table_from_an_earlier_version_gets_the_indexes_added_since(aws):
+    """scripts/create_resources.py on a table made before an index existed (a long-lived
+    LocalStack after an upgrade) adds it, and the listing that needs it works."""
+    from scripts.create_resources import create_table
+
+    dynamodb = aws["dynamodb"]
+    older = table_definition("made-by-an-older-version")
+    older["GlobalSecondaryIndexes"] = older["GlobalSecondaryIndexes"][:-1]
+    older["AttributeDefinitions"] = [
+        a for a in older["AttributeDefinitions"] if a["AttributeName"] != "source_pk"
+    ]
+    dynamodb.create_table(**older)
+    create_table(dynamodb, "made-by-an-older-version")
+    indexes = dynamodb.describe_table(TableName="made-by-an-older-version")["Table"][
+        "GlobalSecondaryIndexes"
+    ]
+    wanted = table_definition("x")["GlobalSecondaryIndexes"]
+    assert {i["IndexName"] for i in indexes} == {i["IndexName"] for i in wanted}
+    dynamodb.delete_table(TableName="made-by-an-older-version")
