@@ -330,20 +330,16 @@ class ImageTable:
         if query.before is not None and (upper is None or query.before < upper):
             upper = query.before
         filters: list[ConditionBase] = []
+        by_digest = None  # copies of one file are few: the digest's own index, the rest filtered
         if query.source_sha256 is not None:
-            # Uploads of one file are few too: the uploaded digest's own index.
-            index, pk_attr, sk_attr = BY_SOURCE, "source_pk", "sort_key"
-            partitions = [source_pk(query.source_sha256)]
-            if query.user_id is not None:
-                filters.append(Attr("user_id").eq(query.user_id))
-            if query.tag is not None:
-                filters.append(Attr("tags").contains(query.tag))
+            by_digest = (BY_SOURCE, "source_pk", source_pk(query.source_sha256))
             if query.sha256 is not None:
                 filters.append(Attr("sha256").eq(query.sha256))
         elif query.sha256 is not None:
-            # Copies of one file are few: the digest's own index, the rest filtered.
-            index, pk_attr, sk_attr = BY_SHA256, "sha_pk", "sort_key"
-            partitions = [sha_pk(query.sha256)]
+            by_digest = (BY_SHA256, "sha_pk", sha_pk(query.sha256))
+        if by_digest is not None:
+            index, pk_attr, partition = by_digest
+            sk_attr, partitions = "sort_key", [partition]
             if query.user_id is not None:
                 filters.append(Attr("user_id").eq(query.user_id))
             if query.tag is not None:
