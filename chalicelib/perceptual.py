@@ -3,8 +3,9 @@ quality search it makes possible.
 
 Why per image: one AVIF quality for every photo must suit the hardest one (q84 for the 20 of
 scripts/tune_encoders.py, 0.95 of their JPEG renditions' bytes); each at its own lowest quality
-that still reaches its JPEG rendition's SSIM is about 0.6. The step after an upload searches;
-a variant made on a request uses the fixed quality (chalicelib/imaging.py, SAVE_OPTIONS).
+that still reaches its JPEG rendition's SSIM is about 0.6. Every AVIF variant of a JPEG-based
+image is searched (chalicelib/imaging.py, Source.variant), whichever step makes it: the search
+is deterministic, so a variant is the same bytes either way.
 
 SSIM as Wang et al. (2004) on BT.601 luma, K1 0.01, K2 0.03, the mean over the map without a
 5-pixel border, as the tuning script computes it with libvips. numpy and libvips are not in

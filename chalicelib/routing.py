@@ -21,9 +21,8 @@ class Operation(msgspec.Struct, frozen=True):
     errors: tuple[int, ...] = ()
     identity: bool = True
     headers: tuple[str, ...] = ()  # request headers the route reads (documented)
-    extra: dict[str, Any] = msgspec.field(
-        default_factory=dict
-    )  # OpenAPI details (e.g. binary types)
+    # OpenAPI details (e.g. binary types)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}

@@ -323,6 +323,7 @@ class ImageService:
         """Make a pending image ready. If its row changed meanwhile (a PATCH of the pending
         image), redo it on the new row; if it is gone, or is being deleted, a 404."""
         image = pending
+        digest = hashlib.sha256(processed.original).hexdigest()
         # Stored as uploaded unless metadata was removed: then the file's own digest too.
         source = None if uploaded == processed.original else hashlib.sha256(uploaded).hexdigest()
         for _ in range(_ATTEMPTS):
@@ -332,7 +333,7 @@ class ImageService:
                 size=len(processed.original),
                 width=processed.width,
                 height=processed.height,
-                sha256=hashlib.sha256(processed.original).hexdigest(),
+                sha256=digest,
                 source_sha256=source,
                 renditions={
                     name: Rendition(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 import boto3
@@ -93,15 +94,11 @@ def create_table(dynamodb: Any, table: str) -> None:
 
 
 def add_missing_indexes(dynamodb: Any, table: str) -> None:
-    """A table made by an earlier version gets the indexes added since (one per update, as
-    DynamoDB allows), so that a long-lived LocalStack keeps working after an upgrade."""
+    """A table made by an earlier version gets the indexes added since (one per update, each
+    built before the next, as DynamoDB allows), so that a long-lived LocalStack keeps working
+    after an upgrade."""
     wanted = table_definition(table)
-    have = {
-        index["IndexName"]
-        for index in dynamodb.describe_table(TableName=table)["Table"].get(
-            "GlobalSecondaryIndexes", []
-        )
-    }
+    have = {index["IndexName"] for index in _indexes(dynamodb, table)}
     for index in wanted["GlobalSecondaryIndexes"]:
         if index["IndexName"] in have:
             continue
@@ -110,7 +107,17 @@ def add_missing_indexes(dynamodb: Any, table: str) -> None:
             AttributeDefinitions=wanted["AttributeDefinitions"],
             GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
-        dynamodb.get_waiter("table_exists").wait(TableName=table)
+        for _ in range(300):
+            if all(i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in _indexes(dynamodb, table)):
+                break
+            time.sleep(1)
+
+
+def _indexes(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    described: list[dict[str, Any]] = dynamodb.describe_table(TableName=table)["Table"].get(
+        "GlobalSecondaryIndexes", []
+    )
+    return described
 
 
 def create_resources(
