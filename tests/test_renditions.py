@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image as PILImage
 from PIL import ImageStat
 
+from chalicelib import imaging
 from chalicelib.imaging import process
 from tests.conftest import photo
 
@@ -114,3 +116,35 @@ def test_the_square_is_cut_where_the_detail_is_in_the_decoded_pixels():
 
 def processed_square(data: bytes) -> PILImage.Image:
     return decoded(process(data, "image/jpeg", LIMIT).renditions["square"].data)
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "orientation", "scaled"),
+    [
+        ((2400, 1800), "RGB", 1, (1200, 900)),  # decoded at half scale (draft mode)
+        ((800, 600), "RGB", 6, (800, 600)),  # whole, then turned upright
+        ((2400, 1800), "L", 1, (1200, 900)),
+    ],
+)
+def test_jpeg_pixels_are_those_pillow_decodes(size, mode, orientation, scaled):
+    # libjpeg-turbo writes Pillow's 4-byte layout itself (imaging._decode_into_pillows_layout):
+    # the pixels must be exactly those of Pillow's own decode at the same DCT scale.
+    im = PILImage.open(io.BytesIO(photo("JPEG", size=size, quality=90))).convert(mode)
+    exif = PILImage.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=90, exif=exif)
+    data = buffer.getvalue()
+    opened = PILImage.open(io.BytesIO(data))
+    imaging._decode_into_pillows_layout(opened)
+    assert opened.tile[0].args == ("RGBX" if mode == "RGB" else mode, "")
+    with imaging.decoded(data, "image/jpeg", LIMIT) as source:
+        pixels = source.pixels
+    opened = PILImage.open(io.BytesIO(data))
+    opened.draft(mode, scaled)
+    opened.load()
+    assert opened.size == scaled
+    expected = opened.transpose(PILImage.Transpose.ROTATE_270) if orientation == 6 else opened
+    assert pixels.mode == mode
+    assert pixels.size == expected.size
+    assert pixels.tobytes() == expected.tobytes()
