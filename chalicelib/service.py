@@ -509,8 +509,14 @@ class ImageService:
             for fmt in MODERN
             if size in image.renditions and not image.has(size, fmt)
         ]
-        if wanted:
+        if not wanted:
+            return
+        try:
             self._make_variants(image, wanted)
+        except NotFound:
+            # Deleted while they were made (what was stored is removed): nothing left to do.
+            # A normal race, not a failure for the queue to retry.
+            log.info("image %s was deleted before its variants were made", image_id)
 
     def _make_variants(self, image: Image, wanted: list[tuple[SizeName, VariantFormat]]) -> Image:
         """Make, store and record variants of a ready image; returns the image with them."""

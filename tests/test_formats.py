@@ -275,9 +275,8 @@ def test_make_variants_makes_every_missing_one(client, service, jpeg):
     assert updated == jpeg["updated_at"]  # derived data: not a change of the image
 
 
-def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, jpeg):
-    image_id = jpeg["image_id"]
-    image = service.table.get(image_id)
+def deleted_before_the_first_avif_is_stored(client, service, image_id):
+    """`service.store.put` that deletes the image (over the API) just before an AVIF is put."""
     put = service.store.put
 
     def delete_then_put(key, data, content_type):
@@ -285,11 +284,30 @@ def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, j
             assert client.http.delete(f"/images/{image_id}", headers=ALICE).status_code == 204
         put(key, data, content_type)
 
-    service.store.put = delete_then_put
+    return delete_then_put
+
+
+def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, jpeg, monkeypatch):
+    image_id = jpeg["image_id"]
+    image = service.table.get(image_id)
+    racing = deleted_before_the_first_avif_is_stored(client, service, image_id)
+    monkeypatch.setattr(service.store, "put", racing)
     with pytest.raises(NotFound):
         service._make_variants(image, [("small", "avif")])
-    service.store.put = put
     assert stored_keys() == [] and row_keys() == []
+
+
+def test_the_step_after_an_upload_takes_a_delete_meanwhile_quietly(
+    client, service, jpeg, monkeypatch
+):
+    # make_variants is what the background thread and the SQS consumer run: an image deleted
+    # while its variants were made is a normal race, not an error for the queue to retry.
+    image_id = jpeg["image_id"]
+    racing = deleted_before_the_first_avif_is_stored(client, service, image_id)
+    monkeypatch.setattr(service.store, "put", racing)
+    service.make_variants(image_id)  # no exception
+    assert stored_keys() == [] and row_keys() == []
+    service.make_variants(image_id)  # and a retry of the message finds nothing to do
 
 
 # ----- cacheable URLs ---------------------------------------------------------------------
