@@ -230,8 +230,10 @@ def test_transparent_pixels_are_not_interesting(mode):
     # (Pillow's RGBA to La drops the alpha; through LA it keeps it)
     if mode == "La":
         converted = im.convert("LA").convert("La")
+    elif mode == "PA":
+        converted = palette_with_alpha(im)
     else:
-        converted = palette_with_alpha(im) if mode == "PA" else im.convert(mode)
+        converted = im.convert(mode)
     assert converted.getextrema()[-1] == (0, 255)
     box = square_box(converted)
     assert box[0] >= 550, box  # the square holds the opaque subject (800-1150)

@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 from PIL import ImageStat
 
 from chalicelib import imaging
+from chalicelib.exif import ORIENTATION_TAG
 from chalicelib.imaging import process
 from tests.conftest import photo
 
@@ -130,21 +131,21 @@ def test_jpeg_pixels_are_those_pillow_decodes(size, mode, orientation, scaled):
     # libjpeg-turbo writes Pillow's 4-byte layout itself (imaging._decode_into_pillows_layout):
     # the pixels must be exactly those of Pillow's own decode at the same DCT scale.
     im = PILImage.open(io.BytesIO(photo("JPEG", size=size, quality=90))).convert(mode)
-    exif = PILImage.Exif()
-    exif[0x0112] = orientation
+    tags = PILImage.Exif()
+    tags[ORIENTATION_TAG] = orientation
     buffer = io.BytesIO()
-    im.save(buffer, "JPEG", quality=90, exif=exif)
+    im.save(buffer, "JPEG", quality=90, exif=tags)
     data = buffer.getvalue()
     opened = PILImage.open(io.BytesIO(data))
     imaging._decode_into_pillows_layout(opened)
     assert opened.tile[0].args == ("RGBX" if mode == "RGB" else mode, "")
     with imaging.decoded(data, "image/jpeg", LIMIT) as source:
         pixels = source.pixels
-    opened = PILImage.open(io.BytesIO(data))
-    opened.draft(mode, scaled)
-    opened.load()
-    assert opened.size == scaled
-    expected = opened.transpose(PILImage.Transpose.ROTATE_270) if orientation == 6 else opened
+    reference = PILImage.open(io.BytesIO(data))
+    reference.draft(mode, scaled)
+    reference.load()
+    assert reference.size == scaled
+    expected = reference.transpose(PILImage.Transpose.ROTATE_270) if orientation == 6 else reference
     assert pixels.mode == mode
     assert pixels.size == expected.size
     assert pixels.tobytes() == expected.tobytes()
