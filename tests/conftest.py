@@ -39,6 +39,9 @@ from chalicelib.metadata import ImageTable  # noqa: E402
 from chalicelib.service import ImageService  # noqa: E402
 from chalicelib.storage import ImageStore  # noqa: E402
 from scripts.create_resources import create_resources  # noqa: E402
+from tests import fast_moto  # noqa: E402
+
+fast_moto.install()  # three of moto's costs, same answers (see there)
 
 # `make unit`, the quick loop, sets QUICK_TESTS=1: property tests then run a fifth of their
 # examples (`make test` runs them all) and tests marked `slow` are left out.
