@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,21 @@ from tests.conftest import BUCKET, REGION, SCAN_ALLOWED, SESSION, TABLE
 from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
+
+# A shell's foreground job starts with SIGINT and SIGHUP at their defaults. A command the tests
+# signal gets the same even when this pytest inherited them ignored (nohup, a background job):
+# Python, make and our runner keep an ignored signal ignored, so Ctrl-C would do nothing.
+_DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for sig in (signal.SIGINT, signal.SIGHUP):\n"
+    "    signal.signal(sig, signal.SIG_DFL)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def as_foreground_job(command: list[str]) -> list[str]:
+    """`command`, started with SIGINT and SIGHUP at their defaults."""
+    return [sys.executable, "-c", _DEFAULT_SIGNALS, *command]
 
 
 @dataclass

@@ -27,7 +27,7 @@ from PIL import Image
 
 from scripts.local_env import free_port
 from tests.cli_images import MIB, jpeg_with_exif, large_png, mixed_images, sha256
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, as_foreground_job
 from tests.integration.invariants import check_store, image_rows
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def imgsvc(
 
 def start(base: str, user: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*CLI, *args],
+        as_foreground_job([*CLI, *args]),  # so that SIGINT interrupts it as Ctrl-C would
         env=environment(base, user),
         cwd=ROOT,
         stdout=subprocess.PIPE,

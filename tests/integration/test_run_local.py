@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -21,21 +20,13 @@ from typing import IO, NamedTuple
 import pytest
 
 from scripts.local_env import ROOT, free_port
+from tests.integration.conftest import as_foreground_job
 
 pytestmark = pytest.mark.integration
 
 PYTHON = os.path.join(ROOT, ".venv", "bin", "python")  # what the Makefile runs
 STAMP = ".venv/.installed-stamp"  # `make -o` it: the test never reinstalls the venv
 STOP_WITHIN = 5.0  # seconds from the signal until nothing is left
-# A shell's foreground job starts with SIGINT and SIGHUP at their defaults. Give the runner the
-# same even when this pytest inherited them ignored (nohup, a background job): the runner keeps
-# an ignored signal ignored, as Python and make do.
-DEFAULT_SIGNALS = (
-    "import os, signal, sys\n"
-    "for sig in (signal.SIGINT, signal.SIGHUP):\n"
-    "    signal.signal(sig, signal.SIG_DFL)\n"
-    "os.execvp(sys.argv[1], sys.argv[1:])\n"
-)
 
 
 class Stat(NamedTuple):
@@ -116,7 +107,7 @@ class Runs:
         env["MOTO_PORT"] = str(emulator)
         log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by cleanup)
         process = subprocess.Popen(
-            [sys.executable, "-c", DEFAULT_SIGNALS, *command],
+            as_foreground_job(command),
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
