@@ -674,6 +674,9 @@ def exif_items_heif(count: int, iloc_entry: bytes, sizes: bytes = b"\x44\x00") -
     return samples.box(b"ftyp", b"heic\x00\x00\x00\x00") + meta + samples.box(b"mdat", bytes(64))
 
 
+MDAT_PAYLOAD_OF_TWO_ITEMS = len(exif_items_heif(2, bytes(14))) - 64  # its 64 bytes come last
+
+
 @pytest.mark.parametrize(
     "heif",
     [
@@ -683,6 +686,10 @@ def exif_items_heif(count: int, iloc_entry: bytes, sizes: bytes = b"\x44\x00") -
         exif_items_heif(2, struct.pack(">HHIH", 0, 0, 40, 0xFFFF), sizes=b"\x00\x40"),
         # located through another item (construction method 2)
         exif_items_heif(1, struct.pack(">HHHII", 2, 0, 1, 0, 4)),
+        # over the file's own boxes (ftyp here): blanking would change what a reader parses
+        exif_items_heif(1, struct.pack(">HHHII", 0, 0, 1, 0, 8)),
+        # two items sharing bytes of mdat: a second strip would not find what the first left
+        exif_items_heif(2, struct.pack(">HHHII", 0, 0, 1, MDAT_PAYLOAD_OF_TWO_ITEMS + 8, 16)),
     ],
 )
 def test_heif_item_locations_that_cannot_be_blanked_safely_are_refused(heif):

@@ -15,7 +15,9 @@ nobody thought of) becomes zeros. Items are found through `iinf` and located thr
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
+from itertools import pairwise
 
 from chalicelib.exif.common import (
     EXIF_HEADER,
@@ -46,9 +48,10 @@ def strip_heif(data: bytes) -> bytes:
     if not boxes or boxes[0][0] != b"ftyp":
         raise MalformedImage("no ftyp box at the start of the file")
     patches = _freed(data, boxes)
+    media = [(start, end) for kind, _, start, end in boxes if kind == b"mdat"]
     for kind, _, start, end in boxes:
         if kind == b"meta":
-            patches += _meta(data, start, end)
+            patches += _meta(data, start, end, media)
     if all(data[at : at + len(new)] == new for at, new in patches):
         return data
     out = bytearray(data)
@@ -91,8 +94,13 @@ def _freed(data: bytes, boxes: list[Box]) -> list[Patch]:
     return patches
 
 
-def _meta(data: bytes, start: int, end: int) -> list[Patch]:
-    """(offset, bytes) patches that blank the metadata items of a `meta` box."""
+def _meta(data: bytes, start: int, end: int, media: Extents) -> list[Patch]:
+    """(offset, bytes) patches that blank the metadata items of a `meta` box.
+
+    Each item's data must lie in an `mdat` box's payload (file offsets) or in `idat`'s, and no
+    two items may share a byte: blanking then cannot touch a box header, `iinf`, `iloc` or
+    another item, so a second strip finds what the first left. A file that breaks this (no
+    camera writes one) is refused rather than half stripped."""
     children: dict[bytes, tuple[int, int]] = {}
     for kind, _, child_start, child_end in _boxes(data, start + 4, end):  # after version, flags
         children.setdefault(kind, (child_start, child_end))
@@ -102,20 +110,35 @@ def _meta(data: bytes, start: int, end: int) -> list[Patch]:
     if b"iloc" not in children:
         raise MalformedImage("metadata items without locations")
     locations = _locations(data, *children[b"iloc"])
-    patches: list[Patch] = []
+    located: list[tuple[Item, Extents]] = []
     total = 0
     for item_id, item in items.items():
         if item_id not in locations:
             continue  # an item without data
+        method = locations[item_id][0]
         ranges = _ranges(len(data), *locations[item_id], children.get(b"idat"))
         total += sum(b - a for a, b in ranges)
         if total > len(data):  # the work stays linear in the size of the file
             raise MalformedImage("metadata items overlap")
+        if method == 0 and not all(_inside(media, extent) for extent in ranges):
+            raise MalformedImage("a metadata item's data lies outside the media data")
+        located.append((item, ranges))
+    extents = sorted(extent for _, ranges in located for extent in ranges)
+    if any(first[1] > second[0] for first, second in pairwise(extents)):
+        raise MalformedImage("metadata items overlap")
+    patches: list[Patch] = []
+    for item, ranges in located:
         new, done = _blank(item, b"".join(data[a:b] for a, b in ranges)), 0
         for a, b in ranges:
             patches.append((a, new[done : done + b - a]))
             done += b - a
     return patches
+
+
+def _inside(boxes: Extents, extent: tuple[int, int]) -> bool:
+    """Whether `extent` lies within one of `boxes`: payloads in file order, not overlapping."""
+    at = bisect.bisect_right(boxes, extent[0], key=lambda box: box[0]) - 1
+    return at >= 0 and boxes[at][0] <= extent[0] and extent[1] <= boxes[at][1]
 
 
 def _metadata_items(data: bytes, start: int, end: int) -> dict[int, Item]:
