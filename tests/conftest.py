@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import os
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -61,6 +62,7 @@ SETTINGS = dataclasses.replace(get_settings(), variant_quality_search=1)
 SESSION = boto3.session.Session(region_name=SETTINGS.region)
 BUCKET, TABLE, REGION = SETTINGS.bucket_name, SETTINGS.table_name, SETTINGS.region
 ALICE = {"X-User-Id": "alice"}
+T = TypeVar("T")
 BOB = {"X-User-Id": "bob"}
 
 
@@ -141,6 +143,35 @@ def _reset() -> None:
         create_resources(BUCKET, TABLE, REGION, session=SESSION)
     tables[TABLE].items.clear()
     buckets[BUCKET].keys.clear()
+
+
+class Seeds:
+    """Uploads that a module's fixture makes before nearly every test, made through the routes
+    once per worker; each later test starts from a copy of the bucket and the table as that
+    upload left them (moto's own objects, deep-copied), instead of uploading again.
+
+    A seed is made into an empty store, so the copy holds exactly what it made."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[Any, Any, dict[str, list[Any]]]] = {}
+
+    def get(self, name: str, make: Callable[[], T]) -> T:
+        tables, buckets = _backends()
+        table, bucket = tables[TABLE], buckets[BUCKET]
+        assert store_state() == (frozenset(), frozenset()), f"seed {name!r} needs an empty store"
+        if name not in self._made:
+            result = make()
+            keys = {key: bucket.keys.getlist(key) for key in bucket.keys}
+            self._made[name] = (result, copy.deepcopy(table.items), copy.deepcopy(keys))
+            return result
+        result, items, keys = self._made[name]
+        table.items.update(copy.deepcopy(items))
+        for key, versions in copy.deepcopy(keys).items():
+            bucket.keys.setlist(key, versions)
+        return copy.deepcopy(result)
+
+
+SEEDS = Seeds()
 
 
 def make_service(clients: dict[str, Any], settings: Settings = SETTINGS) -> ImageService:

@@ -24,6 +24,7 @@ from tests.helpers import (
     multipart_upload,
     raw_upload,
     row_keys,
+    seeded_upload,
     stored_keys,
 )
 from tests.metadata_probe import probe
@@ -164,7 +165,7 @@ def smooth(size: tuple[int, int]) -> bytes:
 
 @pytest.fixture
 def jpeg(client):
-    return body(raw_upload(client, smooth((1200, 900)), title="Sunset"))
+    return seeded_upload(client, smooth((1200, 900)), title="Sunset")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from tests.helpers import (
     proxy_event,
     raw_upload,
     row_keys,
+    seeded_upload,
     stored_keys,
 )
 
@@ -29,7 +30,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def image_id(client, images):
-    return body(raw_upload(client, images["image/png"], "image/png", title="Mine"))["image_id"]
+    return seeded_upload(client, images["image/png"], "image/png", title="Mine")["image_id"]
 
 
 def send(client, method, path, payload, content_type="application/json", headers=ALICE):

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image as PILImage
 
 from tests.conftest import ALICE, BOB, SESSION, photo
-from tests.helpers import assert_error, body, raw_upload
+from tests.helpers import assert_error, body, raw_upload, seeded_upload
 
 
 @pytest.fixture
 def jpeg(client, images):
-    return body(raw_upload(client, images["image/jpeg"], title="Sunset", tags="beach"))
+    return seeded_upload(client, images["image/jpeg"], title="Sunset", tags="beach")
 
 
 def test_get_returns_the_resource_with_gallery_urls(client, jpeg):

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from tests.conftest import ALICE, BOB
-from tests.helpers import assert_error, body, raw_upload, row_keys, stored_keys
+from tests.helpers import assert_error, body, row_keys, seeded_upload, stored_keys
 
 
 @pytest.fixture
 def image(client, images):
-    return body(raw_upload(client, images["image/jpeg"], title="Old", tags="beach,sunset"))
+    return seeded_upload(client, images["image/jpeg"], title="Old", tags="beach,sunset")
 
 
 def patch(client, image_id, doc, headers=ALICE, method="PATCH"):
