@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import gc
 import io
 import os
 import random
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -28,21 +30,16 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
-import boto3  # noqa: E402
-from chalice.test import Client  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from PIL import Image as PILImage  # noqa: E402
-
-import app as app_module  # noqa: E402
-from chalicelib.aws import dynamodb_client, s3_client  # noqa: E402
 from chalicelib.config import Settings, get_settings  # noqa: E402
-from chalicelib.metadata import ImageTable  # noqa: E402
-from chalicelib.service import ImageService  # noqa: E402
-from chalicelib.storage import ImageStore  # noqa: E402
-from scripts.create_resources import create_resources  # noqa: E402
-from tests import fast_moto  # noqa: E402
 
-fast_moto.install()  # three of moto's costs, same answers (see there)
+# boto3, moto, the app and Chalice's test client are imported where first used: xdist's
+# controller loads this module too but runs no test, and they would cost it ~1.4 s before it
+# starts the workers.
+if TYPE_CHECKING:
+    import boto3
+    from chalice.test import Client
+
+    from chalicelib.service import ImageService
 
 # `make unit`, the quick loop, sets QUICK_TESTS=1: property tests then run a fifth of their
 # examples (`make test` runs them all) and tests marked `slow` are left out.
@@ -58,12 +55,26 @@ def examples(full: int) -> int:
 # fails) rather than five: the route tests ask for variants of large JPEGs, and the search
 # itself is tested in tests/test_perceptual.py. Servers the tests start keep the default.
 SETTINGS = dataclasses.replace(get_settings(), variant_quality_search=1)
-# One boto3 session for the tests' own clients: it caches the service models.
-SESSION = boto3.session.Session(region_name=SETTINGS.region)
 BUCKET, TABLE, REGION = SETTINGS.bucket_name, SETTINGS.table_name, SETTINGS.region
 ALICE = {"X-User-Id": "alice"}
-T = TypeVar("T")
 BOB = {"X-User-Id": "bob"}
+T = TypeVar("T")
+
+
+@functools.cache
+def session() -> boto3.session.Session:
+    """One boto3 session for the tests' own clients: it caches the service models."""
+    import boto3
+    import moto  # noqa: F401  # adds its stubber to botocore's handlers, which a session copies
+
+    return boto3.session.Session(region_name=REGION)
+
+
+def __getattr__(name: str) -> Any:
+    """`SESSION`, made on first use (see `session`)."""
+    if name == "SESSION":
+        return session()
+    raise AttributeError(name)
 
 
 class InProcessAWS:
@@ -77,9 +88,16 @@ class InProcessAWS:
 
     def start(self) -> dict[str, Any]:
         if self._mock is None:
+            from moto import mock_aws
+
+            from chalicelib.aws import dynamodb_client, s3_client
+            from scripts.create_resources import create_resources
+            from tests import fast_moto
+
+            fast_moto.install()  # three of moto's costs, same answers (see there)
             self._mock = mock_aws()
             self._mock.start()
-            create_resources(BUCKET, TABLE, REGION, session=SESSION)
+            create_resources(BUCKET, TABLE, REGION, session=session())
             self.clients = {"s3": s3_client(REGION), "dynamodb": dynamodb_client(REGION)}
         return self.clients
 
@@ -111,6 +129,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
 
 
+def pytest_collection_finish() -> None:
+    # What imports and collection made lives through the run: frozen, the collector stops
+    # walking it again (pytest's own collections at the end of a run took ~1 s of each worker).
+    gc.freeze()
+
+
 def pytest_sessionfinish() -> None:
     IN_PROCESS.stop()
 
@@ -140,7 +164,9 @@ def _reset() -> None:
     """Empty the bucket and the table (recreating them if a test removed them)."""
     tables, buckets = _backends()
     if TABLE not in tables or BUCKET not in buckets:
-        create_resources(BUCKET, TABLE, REGION, session=SESSION)
+        from scripts.create_resources import create_resources
+
+        create_resources(BUCKET, TABLE, REGION, session=session())
     tables[TABLE].items.clear()
     buckets[BUCKET].keys.clear()
 
@@ -175,6 +201,10 @@ SEEDS = Seeds()
 
 
 def make_service(clients: dict[str, Any], settings: Settings = SETTINGS) -> ImageService:
+    from chalicelib.metadata import ImageTable
+    from chalicelib.service import ImageService
+    from chalicelib.storage import ImageStore
+
     return ImageService(
         settings,
         ImageStore(clients["s3"], settings.bucket_name),
@@ -192,6 +222,8 @@ def aws() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def service(aws: dict[str, Any]) -> Iterator[ImageService]:
+    import app as app_module
+
     built = make_service(aws)
     app_module._service = built
     yield built
@@ -200,6 +232,10 @@ def service(aws: dict[str, Any]) -> Iterator[ImageService]:
 
 @pytest.fixture
 def client(service: ImageService) -> Iterator[Client]:
+    from chalice.test import Client
+
+    import app as app_module
+
     with Client(app_module.app, stage_name="test") as test_client:
         yield test_client
 
@@ -208,6 +244,8 @@ def photo(
     fmt: str = "JPEG", size: tuple[int, int] = (640, 480), seed: int = 1, **save: Any
 ) -> bytes:
     """A real, photo-like image (gradient plus noise) encoded by Pillow."""
+    from PIL import Image as PILImage
+
     rng = random.Random(seed)
     width, height = size
     im = PILImage.linear_gradient("L").resize(size).convert("RGB")
