@@ -7,13 +7,16 @@ from __future__ import annotations
 import base64
 import io
 import json
-from urllib.parse import urlparse
+import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from PIL import Image as PILImage
 
+from chalicelib import storage
 from chalicelib.errors import NotFound
-from tests.conftest import ALICE, BOB, photo
+from chalicelib.storage import ImageStore
+from tests.conftest import ALICE, BOB, BUCKET, photo
 from tests.corpus import corpus_file
 from tests.helpers import (
     assert_error,
@@ -318,6 +321,30 @@ def test_the_same_image_listed_twice_gets_the_same_urls(client, jpeg):
     first = body(client.http.get("/images", headers=BOB))["items"][0]
     second = body(client.http.get(f"/images/{jpeg['image_id']}", headers=BOB))
     assert first["urls"] == second["urls"] and first["sources"] == second["sources"]
+
+
+def test_a_gallery_url_is_signed_once_a_window_and_the_memo_is_bounded(aws, monkeypatch):
+    store = ImageStore(aws["s3"], BUCKET)
+    signed = []
+    sign = store.presigned_get
+    monkeypatch.setattr(store, "presigned_get", lambda *a, **k: signed.append(a) or sign(*a, **k))
+    now = [3000 * 300.0]  # the start of a 300-second window
+    monkeypatch.setattr(time, "time", lambda: now[0])
+
+    first = store.cacheable_get("images/a/small.jpg", 900, 300)
+    now[0] += 299
+    assert store.cacheable_get("images/a/small.jpg", 900, 300) == first
+    assert len(signed) == 1
+    now[0] += 1  # the next window: signed again, as of its start
+    later = store.cacheable_get("images/a/small.jpg", 900, 300)
+    assert len(signed) == 2
+    assert parse_qs(urlparse(first).query)["X-Amz-Date"] == ["19700111T100000Z"]
+    assert parse_qs(urlparse(later).query)["X-Amz-Date"] == ["19700111T100500Z"]
+
+    monkeypatch.setattr(storage, "MAX_SIGNED_URLS", 3)
+    for n in range(7):
+        store.cacheable_get(f"images/{n}/small.jpg", 900, 300)
+        assert len(store._signed) <= 3
 
 
 @pytest.mark.slow
