@@ -133,6 +133,12 @@ def pytest_collection_finish() -> None:
     # What imports and collection made lives through the run: frozen, the collector stops
     # walking it again (pytest's own collections at the end of a run took ~1 s of each worker).
     gc.freeze()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One worker a core: the AVIF encoder's own threads (one a core by default) would
+        # only contend with the other worker's.
+        from PIL import AvifImagePlugin
+
+        AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
 
 def pytest_sessionfinish() -> None:

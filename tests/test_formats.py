@@ -301,6 +301,7 @@ def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, j
     assert stored_keys() == [] and row_keys() == []
 
 
+@pytest.mark.slow  # every variant of a 1200x900 photo: over a second
 def test_the_step_after_an_upload_takes_a_delete_meanwhile_quietly(
     client, service, jpeg, monkeypatch
 ):
