@@ -94,7 +94,7 @@ class InProcessAWS:
             from scripts.create_resources import create_resources
             from tests import fast_moto
 
-            fast_moto.install()  # three of moto's costs, same answers (see there)
+            fast_moto.install()  # four of moto's costs, same answers (see there)
             self._mock = mock_aws()
             self._mock.start()
             create_resources(BUCKET, TABLE, REGION, session=session())

@@ -1,4 +1,4 @@
-"""Three of moto 5.2.5's costs taken out, for the in-process tests only; the answers are the same.
+"""Four of moto 5.2.5's costs taken out, for the in-process tests only; the answers are the same.
 
 Measured on the unit loop's calls (a DynamoDB item of ~26 attributes, images of ~60 kB):
 - Its response serializer asks six alias providers (and botocore's `xform_name`) for every
@@ -11,6 +11,9 @@ Measured on the unit loop's calls (a DynamoDB item of ~26 attributes, images of 
   it goes, raises at the same attribute.
 - Every S3 request reloads `moto.s3.urls`, in case MOTO_S3_CUSTOM_ENDPOINTS changed; about 8 %
   of a PutObject. The tests never change it, so the module imported once serves.
+- Every request lists the methods of its response class with `inspect.getmembers`, to see
+  whether the action is one: about 5 % of a GetItem. Classes do not change as tests run, so the
+  list is made once per class.
 
 `tests/test_fast_moto.py` checks each against moto's own code. Servers the tests start (moto's,
 LocalStack) are not patched. A moto upgrade must re-check these: `install` refuses another
@@ -19,11 +22,12 @@ version.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import moto
 import moto.s3.urls
-from moto.core import serialize
+from moto.core import responses, serialize, utils
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
@@ -36,6 +40,13 @@ _CACHE_ATTRIBUTE = "_fast_moto_possible_keys"
 ORIGINAL_GET_VALUE = serialize.ResponseSerializer.get_value
 ORIGINAL_ITEM_INIT = Item.__init__
 ORIGINAL_S3_URLS = S3Backend._url_module
+ORIGINAL_METHOD_NAMES = utils.method_names_from_class
+
+
+@functools.cache
+def _method_names(clazz: object) -> list[str]:
+    """`method_names_from_class`, once per class."""
+    return ORIGINAL_METHOD_NAMES(clazz)
 
 
 def _get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
@@ -85,14 +96,16 @@ def install() -> None:
     if moto.__version__ != CHECKED_WITH:
         raise RuntimeError(
             f"tests/fast_moto.py was checked with moto {CHECKED_WITH}, not {moto.__version__}:"
-            " check its three patches against the new code (tests/test_fast_moto.py helps)"
+            " check its four patches against the new code (tests/test_fast_moto.py helps)"
         )
     serialize.ResponseSerializer.get_value = _get_value  # type: ignore[method-assign]
     Item.__init__ = _item_init  # type: ignore[method-assign]
     S3Backend._url_module = property(lambda _backend: moto.s3.urls)  # type: ignore[method-assign,assignment]
+    responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
     serialize.ResponseSerializer.get_value = ORIGINAL_GET_VALUE  # type: ignore[method-assign]
     Item.__init__ = ORIGINAL_ITEM_INIT  # type: ignore[method-assign]
     S3Backend._url_module = ORIGINAL_S3_URLS  # type: ignore[method-assign]
+    responses.method_names_from_class = ORIGINAL_METHOD_NAMES  # type: ignore[attr-defined]

@@ -123,3 +123,12 @@ def test_s3_requests_are_routed_by_the_same_urls():
     reloaded = fast_moto.ORIGINAL_S3_URLS.fget(None)  # type: ignore[attr-defined]
     kept = S3Backend._url_module.fget(None)  # type: ignore[attr-defined]
     assert (kept.url_bases, kept.url_paths) == (reloaded.url_bases, reloaded.url_paths)
+
+
+def test_the_actions_of_each_response_class_are_those_moto_finds():
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
+
+    for handler in (DynamoHandler, S3Response):
+        assert fast_moto._method_names(handler) == fast_moto.ORIGINAL_METHOD_NAMES(handler)
+        assert "get_item" in fast_moto._method_names(DynamoHandler)
