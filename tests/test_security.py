@@ -25,6 +25,7 @@ from tests.helpers import (
     proxy_event,
     raw_upload,
     row_keys,
+    seeded_upload,
     stored_keys,
     table_items,
 )
@@ -147,7 +148,7 @@ EXPECTED = {  # status for (route, identity) on a ready image; the owner row is 
 @pytest.mark.parametrize("who", ["other", "none", "malformed"])
 @pytest.mark.parametrize("route", ["PATCH", "PUT", "DELETE", "complete"])
 def test_refused_mutations_change_nothing(client, images, route, who):
-    image = body(raw_upload(client, images["image/jpeg"], tags="keep"))
+    image = seeded_upload(client, images["image/jpeg"], tags="keep")
     before = snapshot()
     method, path, payload = mutations(image["image_id"])[route]
     response = client.http.request(
@@ -159,7 +160,7 @@ def test_refused_mutations_change_nothing(client, images, route, who):
 
 @pytest.mark.parametrize("route", ["PATCH", "PUT", "DELETE", "complete"])
 def test_the_owner_may_mutate(client, images, route):
-    image = body(raw_upload(client, images["image/jpeg"], tags="keep"))
+    image = seeded_upload(client, images["image/jpeg"], tags="keep")
     method, path, payload = mutations(image["image_id"])[route]
     response = client.http.request(
         method, path, body=payload, headers={**ALICE, "Content-Type": "application/json"}
