@@ -73,7 +73,10 @@ class ImageStore:
         self._client = client
         self._bucket = bucket
         self._signed: dict[tuple[str, int, int, float], str] = {}
-        client.meta.events.register("choose-signer.s3.GetObject", _choose_windowed_signer)
+        # Once per client, however many stores share it (botocore keeps one per unique_id).
+        client.meta.events.register(
+            "choose-signer.s3.GetObject", _choose_windowed_signer, unique_id=_WINDOWED
+        )
 
     @backend_call("S3")
     def put(self, key: str, data: bytes, content_type: str) -> None:

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image as PILImage
 
 from chalicelib import storage
+from chalicelib.aws import s3_client
 from chalicelib.errors import NotFound
 from chalicelib.storage import ImageStore
-from tests.conftest import ALICE, BOB, BUCKET, photo
+from tests.conftest import ALICE, BOB, BUCKET, REGION, photo
 from tests.corpus import corpus_file
 from tests.helpers import (
     assert_error,
@@ -334,11 +335,11 @@ def test_a_gallery_url_is_signed_once_a_window_and_the_memo_is_bounded(aws, monk
         return sign(*args, **kwargs)
 
     monkeypatch.setattr(store, "presigned_get", counted)
-    now = [3000 * 300.0]  # the start of a 300-second window
+    now = [3000 * 300.0 + 7]  # 7 s into a 300-second window
     monkeypatch.setattr(time, "time", lambda: now[0])
 
     first = store.cacheable_get("images/a/small.jpg", 900, 300)
-    now[0] += 299
+    now[0] += 292  # its last second
     assert store.cacheable_get("images/a/small.jpg", 900, 300) == first
     assert len(signed) == 1
     now[0] += 1  # the next window: signed again, as of its start
@@ -351,6 +352,21 @@ def test_a_gallery_url_is_signed_once_a_window_and_the_memo_is_bounded(aws, monk
     for n in range(7):
         store.cacheable_get(f"images/{n}/small.jpg", 900, 300)
         assert len(store._signed) <= 3
+
+
+def test_stores_sharing_a_client_ask_for_the_windowed_signer_once(aws, monkeypatch):
+    asked = []
+    choose = storage._choose_windowed_signer
+
+    def counted(**kwargs):
+        asked.append(kwargs["signature_version"])
+        return choose(**kwargs)
+
+    monkeypatch.setattr(storage, "_choose_windowed_signer", counted)
+    client = s3_client(REGION)
+    stores = [ImageStore(client, BUCKET) for _ in range(3)]
+    stores[0].presigned_get("images/a/original", 60)  # not windowed: every handler is asked
+    assert asked == ["s3v4-query"]
 
 
 @pytest.mark.slow
