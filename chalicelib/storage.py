@@ -15,21 +15,21 @@ from botocore.exceptions import ClientError, NoCredentialsError
 
 from chalicelib.errors import backend_call
 
-# Gallery URLs are signed as of the start of the current window of this many seconds, so that
-# one object listed twice within a window gets byte-equal URLs: browsers and CDNs cache them.
-_SIGNING_WINDOW: ContextVar[int | None] = ContextVar("signing_window", default=None)
+# Gallery URLs are signed as of the start of the current window (a Unix time set here while
+# one is signed), so that one object listed twice within a window gets byte-equal URLs:
+# browsers and CDNs cache them.
+_WINDOW_START: ContextVar[float | None] = ContextVar("window_start", default=None)
 _WINDOWED = "s3v4-windowed-query"
 
 
 class _WindowedQueryAuth(botocore.auth.S3SigV4QueryAuth):  # type: ignore[misc]
-    """botocore's SigV4 query signing, with the time rounded down to the signing window."""
+    """botocore's SigV4 query signing, as of the start of the signing window."""
 
     def add_auth(self, request: Any) -> None:
         if self.credentials is None:
             raise NoCredentialsError()
-        window = _SIGNING_WINDOW.get() or 1
-        now = time.time()
-        start = datetime.fromtimestamp(now - now % window, UTC)
+        signed_at = _WINDOW_START.get()
+        start = datetime.fromtimestamp(time.time() if signed_at is None else signed_at, UTC)
         request.context["timestamp"] = start.strftime(botocore.auth.SIGV4_TIMESTAMP)
         self._modify_request_before_signing(request)
         canonical_request = self.canonical_request(request)
@@ -41,7 +41,7 @@ botocore.auth.AUTH_TYPE_MAPS[_WINDOWED] = _WindowedQueryAuth
 
 
 def _choose_windowed_signer(signature_version: str, **_: Any) -> str | None:
-    if signature_version == "s3v4-query" and _SIGNING_WINDOW.get():
+    if signature_version == "s3v4-query" and _WINDOW_START.get() is not None:
         return _WINDOWED
     return None
 
@@ -145,14 +145,15 @@ class ImageStore:
         `valid_for` seconds from now: the same URL all through the window, so it is signed
         once per window and kept (a page of 100 images holds about 1,000 URLs, ~0.5 ms each)."""
         now = time.time()
-        memo_key = (key, valid_for, window, now - now % window)
+        start = now - now % window
+        memo_key = (key, valid_for, window, start)
         url = self._signed.get(memo_key)
         if url is None:
-            token = _SIGNING_WINDOW.set(window)
+            token = _WINDOW_START.set(start)
             try:
                 url = self.presigned_get(key, valid_for + window)
             finally:
-                _SIGNING_WINDOW.reset(token)
+                _WINDOW_START.reset(token)
             if len(self._signed) >= MAX_SIGNED_URLS:
                 self._signed.clear()
             self._signed[memo_key] = url

@@ -131,4 +131,4 @@ def test_the_actions_of_each_response_class_are_those_moto_finds():
 
     for handler in (DynamoHandler, S3Response):
         assert fast_moto._method_names(handler) == fast_moto.ORIGINAL_METHOD_NAMES(handler)
-        assert "get_item" in fast_moto._method_names(DynamoHandler)
+    assert "get_item" in fast_moto._method_names(DynamoHandler)
