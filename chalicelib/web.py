@@ -38,17 +38,32 @@ class Asset(msgspec.Struct, frozen=True):
         return f'"{self.version}"'
 
 
+def _servable(path: Path) -> bool:
+    return path.is_file() and path.suffix in TYPES and not path.name.startswith(".")
+
+
 @cache
+def _files() -> dict[str, Path]:
+    """Every servable file by its name: chalicelib/web's own first, then vendor/'s."""
+    found: dict[str, Path] = {}
+    for folder in (VENDOR, WEB):  # the app's own file wins a name both folders have
+        if folder.is_dir():
+            found.update({p.name: p for p in folder.iterdir() if _servable(p)})
+    return found
+
+
+@cache
+def _load(name: str) -> Asset:
+    path = _files()[name]
+    return Asset(name, path.read_bytes(), TYPES[path.suffix])
+
+
 def asset(name: str) -> Asset | None:
-    """A file of chalicelib/web (or of its vendor/ folder) by its name (no path components),
-    or None."""
-    if "/" in name or name.startswith("."):
-        return None
-    for folder in (WEB, VENDOR):
-        path = folder / name
-        if path.is_file() and path.suffix in TYPES:
-            return Asset(name, path.read_bytes(), TYPES[path.suffix])
-    return None
+    """A file of chalicelib/web (or of its vendor/ folder) by its name, or None.
+
+    The name is looked up among the files listed once per process, never handed to the file
+    system: a request's name may be anything (too long for a path, a `..`, a NUL)."""
+    return _load(name) if name in _files() else None
 
 
 def page(name: str, values: dict[str, str]) -> bytes:

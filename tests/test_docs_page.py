@@ -64,3 +64,15 @@ def test_swagger_ui_is_served_by_version_and_only_what_the_page_needs(client):
     assert b"SwaggerUIBundle" in response.body
     for name in ("LICENSE", "swagger-ui-bundle.js.LICENSE.txt", "vendor", "docs.html"):
         assert client.http.get(f"/static/{name}").status_code == 404, name
+
+
+def test_a_hostile_asset_name_is_a_404_and_never_reaches_the_file_system(client):
+    # The fuzz run's case: `chalice local` hands the name on still percent-encoded, 444 bytes,
+    # too long for a file name (the file system answered ENAMETOOLONG, the route a 500).
+    long_encoded = "%F0%9D%95%8B" * 37
+    loaded = web._load.cache_info().currsize
+    for name in (long_encoded, "a" * 300, "..", ".hidden.js", "%00.js", "%2e%2e%2fapp.py"):
+        response = client.http.get(f"/static/{name}?v=%C2%86")
+        assert response.status_code == 404, name
+        assert response.headers["Content-Type"] == "application/json"
+    assert web._load.cache_info().currsize == loaded  # unknown names are not remembered
