@@ -195,6 +195,7 @@ class _Instant(BaseHTTPRequestHandler):
     """The least a server can do: read the request and answer what imgsvc expects."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else the body of each answer waits for a delayed ACK
 
     def do_GET(self) -> None:
         self._answer(200, {"items": [], "count": 0, "next_token": None})

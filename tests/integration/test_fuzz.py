@@ -177,8 +177,7 @@ def api_schema(stack: Any) -> schemathesis.BaseSchema:
 )
 def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
     # No shared session: schemathesis would take its default headers (`Accept: */*`) for
-    # explicit ones and send them over the generated `Accept` (and `chalice local` answers a
-    # kept-alive connection ~40 ms late: Nagle meets delayed ACK).
+    # explicit ones and send them over the generated `Accept`.
     response = case.call_and_validate(headers=OWNER, checks=CHECKS, allow_redirects=False)
     SEEN[f"{case.method.upper()} {case.operation.path}"][response.status_code] += 1
 

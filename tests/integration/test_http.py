@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import statistics
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from requests_toolbelt import MultipartEncoder
 
-from tests.conftest import photo
+from tests.conftest import SESSION, TABLE, photo
 from tests.integration.fault_proxy import dynamodb, s3
 
 pytestmark = pytest.mark.integration
@@ -207,3 +210,30 @@ def test_no_request_path_scanned_over_http(stack):
     operations = set(stack.proxy.operations("dynamodb"))
     assert operations, "the proxy saw DynamoDB calls"
     assert "Scan" not in operations
+
+
+def median_ms(send, times: int = 15) -> float:
+    send()
+    runs = []
+    for _ in range(times):
+        started = time.perf_counter()
+        send()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs) * 1000
+
+
+def test_a_kept_alive_connection_answers_without_waiting_for_a_delayed_ack(stack):
+    """`chalice local` and the fault proxy answer in two sends (headers, body). With Nagle's
+    algorithm on, the body waited for the client's delayed ACK: every answer on a kept-alive
+    connection came 40 ms or more late, later than on a fresh connection. Now a kept-alive
+    connection is the faster one, give or take the machine's noise."""
+    url = f"{stack.base}/static/icon.svg"
+    with requests.Session() as kept:
+        kept_ms = median_ms(lambda: kept.get(url, timeout=30).raise_for_status())
+    fresh_ms = median_ms(lambda: requests.get(url, timeout=30).raise_for_status())
+    assert kept_ms < fresh_ms + 20, (kept_ms, fresh_ms)
+
+    through_proxy = SESSION.client("dynamodb", endpoint_url=stack.proxy.url)
+    proxied_ms = median_ms(lambda: through_proxy.describe_table(TableName=TABLE))
+    direct_ms = median_ms(lambda: stack.dynamodb.describe_table(TableName=TABLE))
+    assert proxied_ms < direct_ms + 20, (proxied_ms, direct_ms)

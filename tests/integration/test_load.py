@@ -94,13 +94,7 @@ class Load:
 
 
 def client_session(user: str) -> requests.Session:
-    """A client's own session; its connection is kept alive, as a real client's would be.
-
-    (On a kept-alive connection `chalice local`, being Python's http.server, adds ~40 ms to
-    each answer: it sends headers and body in separate small segments (Nagle meets delayed
-    ACK). Asking for `Connection: close` instead races: the server closes without saying so
-    in the answer, and urllib3 may reuse the connection before it notices.)
-    """
+    """A client's own session; its connection is kept alive, as a real client's would be."""
     session = requests.Session()
     session.headers["X-User-Id"] = user
     return session
