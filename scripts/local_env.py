@@ -66,6 +66,9 @@ def start_emulator(port: int | None = None) -> Emulator:
     )
     from werkzeug.serving import make_server
 
+    from scripts import fast_moto
+
+    fast_moto.install()  # five of moto's costs, the same answers (see there)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per emulator request
     backend = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

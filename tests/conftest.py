@@ -91,10 +91,10 @@ class InProcessAWS:
             from moto import mock_aws
 
             from chalicelib.aws import dynamodb_client, s3_client
+            from scripts import fast_moto
             from scripts.create_resources import create_resources
-            from tests import fast_moto
 
-            fast_moto.install()  # four of moto's costs, same answers (see there)
+            fast_moto.install()  # five of moto's costs, same answers (see there)
             self._mock = mock_aws()
             self._mock.start()
             create_resources(BUCKET, TABLE, REGION, session=session())

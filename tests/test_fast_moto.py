@@ -1,4 +1,4 @@
-"""tests/fast_moto.py's patches give moto's own answers."""
+"""scripts/fast_moto.py's patches give moto's own answers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from moto.core import serialize
 from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.s3.models import S3Backend
 
-from tests import fast_moto
+from scripts import fast_moto
 from tests.conftest import ALICE, BOB, TABLE, photo
 from tests.helpers import body, raw_upload
 
@@ -132,3 +133,167 @@ def test_the_actions_of_each_response_class_are_those_moto_finds():
     for handler in (DynamoHandler, S3Response):
         assert fast_moto._method_names(handler) == fast_moto.ORIGINAL_METHOD_NAMES(handler)
     assert "get_item" in fast_moto._method_names(DynamoHandler)
+
+
+# ----- transactions ------------------------------------------------------------------------
+
+
+def _put(table: str, pk: str, sk: str | None = None, **extra: Any) -> dict[str, Any]:
+    item = {"pk": {"S": pk}, **({"sk": {"S": sk}} if sk else {}), **extra}
+    return {"Put": {"TableName": table, "Item": item}}
+
+
+def _key(pk: str, sk: str | None) -> dict[str, Any]:
+    return {"pk": {"S": pk}, **({"sk": {"S": sk}} if sk else {})}
+
+
+def _delete(table: str, pk: str, sk: str | None = None) -> dict[str, Any]:
+    return {"Delete": {"TableName": table, "Key": _key(pk, sk)}}
+
+
+def _bump(table: str, pk: str, sk: str | None = None) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(pk, sk),
+            "UpdateExpression": "SET n = if_not_exists(n, :zero) + :one",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"}},
+        }
+    }
+
+
+def _refuse(table: str, pk: str, sk: str | None = None) -> dict[str, Any]:
+    check = {
+        "TableName": table,
+        "Key": _key(pk, sk),
+        "ConditionExpression": "attribute_exists(nope)",
+    }
+    return {"ConditionCheck": check}
+
+
+# Each step names the range-key table "R" and the hash-only one "H"; every step but the
+# successes is refused somewhere, after earlier items of it have written.
+TRANSACTIONS: list[list[Any]] = [
+    [_put("R", "p1", s) for s in ("r1", "r2", "r3")] + [_put("R", "p2", "r1"), _put("H", "a")],
+    # partitions in an order of their own (not sorted), which a rollback must keep
+    [_put("H", "b"), _put("H", "0"), _put("R", "tag", "x", n={"N": "5"}), _put("R", "a0", "r1")],
+    [
+        _put("R", "p1", "r4"),
+        _bump("R", "p1", "r1"),
+        _delete("R", "p2", "r1"),
+        _refuse("R", "p1", "r2"),
+    ],
+    [_refuse("R", "p1", "r1"), _put("R", "p9", "r1"), _delete("H", "b")],
+    [_delete("R", "p1", "r2"), _put("R", "p1", "r9"), _bump("R", "p3", "r1"), _refuse("H", "a")],
+    [_put("R", "p4", "r1"), _delete("H", "b"), _put("H", "d"), _bump("R", "p4", "r1")],  # twice
+    [_put("R", "p5", "r1"), _put("missing-table", "x", "y")],
+    [
+        _put("R", "p6", "r1"),
+        _bump("H", "a"),
+        {"Update": {**_bump("H", "0")["Update"], "UpdateExpression": "SET"}},
+    ],
+    [_put("H", "e"), {**_put("R", "p7", "r1"), **_delete("R", "p1", "r1")}],  # moto's own way
+    [
+        _delete("R", "p1", "r2"),
+        _bump("R", "tag", "x"),
+        _put("R", "p1", "r5", n={"N": "9"}),
+        _delete("H", "b"),
+    ],
+    [_put("R", "p1", "r0"), _put("H", "a", n={"N": "2"}), _refuse("R", "tag", "x")],
+]
+
+
+def _named(step: list[Any], names: dict[str, str]) -> list[Any]:
+    named = []
+    for entry in step:
+        named.append(
+            {
+                kind: {**op, "TableName": names.get(op["TableName"], op["TableName"])}
+                for kind, op in entry.items()
+            }
+        )
+    return named
+
+
+def _state(name: str) -> list[Any]:
+    """The table as moto holds it, in its own order: partitions, and items within them."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    table: Any = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[name]
+    if not table.has_range_key:
+        return [(h.value, item.to_json()) for h, item in table.items.items()]
+    return [
+        (h.value, [(r.value, i.to_json()) for r, i in part.items()])
+        for h, part in table.items.items()
+    ]
+
+
+def _outcome(dynamodb: Any, items: list[Any]) -> Any:
+    try:
+        dynamodb.transact_write_items(TransactItems=items)
+    except dynamodb.exceptions.ClientError as exc:
+        return exc.response["Error"], exc.response.get("CancellationReasons")
+    return "written"
+
+
+def test_a_transaction_writes_or_rolls_back_as_moto_does(aws, monkeypatch):
+    """Each transaction runs against a pair of tables that hold the same items, moto's own way
+    on one and rolling back by item on the other: the answers, every item and the order of
+    every partition and item must stay equal, through refusals after writes, new partitions,
+    deletes put back and an item named twice."""
+    dynamodb = aws["dynamodb"]
+    for side in ("moto", "fast"):
+        dynamodb.create_table(
+            TableName=f"tx-{side}-R",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.create_table(
+            TableName=f"tx-{side}-H",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    restores: list[object] = []
+    restore = fast_moto._Rollback.restore
+
+    def counted(self: Any, tables: Any) -> None:
+        restores.append(self)
+        restore(self, tables)
+
+    monkeypatch.setattr(fast_moto._Rollback, "restore", counted)
+    outcomes = []
+    try:
+        for step in TRANSACTIONS:
+            seen = {}
+            for side, transact in (
+                ("moto", fast_moto.ORIGINAL_TRANSACT),
+                ("fast", fast_moto._transact_write_items),
+            ):
+                monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact)
+                names = {"R": f"tx-{side}-R", "H": f"tx-{side}-H"}
+                answer = _outcome(dynamodb, _named(step, names))
+                seen[side] = (
+                    repr(answer).replace(f"tx-{side}-", "tx-"),
+                    _state(names["R"]),
+                    _state(names["H"]),
+                )
+            assert seen["fast"] == seen["moto"], step
+            outcomes.append(seen["moto"][0])
+    finally:
+        for side in ("moto", "fast"):
+            for kind in "RH":
+                dynamodb.delete_table(TableName=f"tx-{side}-{kind}")
+    assert outcomes.count("'written'") == 3, outcomes
+    # Rolled back by item: the three cancelled and the two naming an item twice (the missing
+    # table and the bad expression are refused before the transaction runs; the entry with two
+    # operations runs moto's own way).
+    assert len(restores) == 5, outcomes
