@@ -50,9 +50,15 @@ unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs
 # In-process tests on both cores; then those that start servers (make run's stack, LocalStack,
 # a browser), also on two workers, each with its own make run stack; the tests that share
 # LocalStack or the build directories run on one of them, in turn (tests/conftest.py).
+# LocalStack installs meanwhile (the first time: about 100 s; the server tests' LocalStack worker
+# set the phase's length when it began with it).
 SERVERS := integration or e2e or browser
+LOCALSTACK_INSTALL_LOG := .cache/localstack-install.log
 test: lint typecheck corpus $(TEST_NEEDS)
-	$(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis -m "not ($(SERVERS))" --durations=5
+	mkdir -p .cache; $(LOCALSTACK_HOST_PY) install > $(LOCALSTACK_INSTALL_LOG) 2>&1 & installing=$$!; \
+	$(VENV)/bin/pytest -q -rf -n 2 -p no:schemathesis -m "not ($(SERVERS))" --durations=5; \
+	status=$$?; if ! wait $$installing; then cat $(LOCALSTACK_INSTALL_LOG); exit 1; fi; \
+	exit $$status
 	$(VENV)/bin/pytest -q -rf -n 2 --dist loadgroup -m "$(SERVERS)" --durations=15
 
 docs: $(STAMP) ## docs/api.md, the API reference, from the app's OpenAPI document
