@@ -28,10 +28,7 @@ class Asset(msgspec.Struct, frozen=True):
     name: str
     data: bytes
     content_type: str
-
-    @property
-    def version(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()[:16]
+    version: str  # its content hash: the `?v=` of its URL and its ETag
 
     @property
     def etag(self) -> str:
@@ -55,7 +52,8 @@ def _files() -> dict[str, Path]:
 @cache
 def _load(name: str) -> Asset:
     path = _files()[name]
-    return Asset(name, path.read_bytes(), TYPES[path.suffix])
+    data = path.read_bytes()
+    return Asset(name, data, TYPES[path.suffix], hashlib.sha256(data).hexdigest()[:16])
 
 
 def asset(name: str) -> Asset | None:
