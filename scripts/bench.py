@@ -683,7 +683,7 @@ def variant_time(data: bytes, max_pixels: int, plan: Plan) -> Figure:
 
     make()
     runs = []
-    for _ in range(max(3, plan.reps // 4)):
+    for _ in range(max(1, plan.reps // 4)):  # 7 runs; --tiny: one (each takes seconds)
         started = time.perf_counter()
         make()
         runs.append(time.perf_counter() - started)
@@ -712,7 +712,7 @@ def modern_bytes(plan: Plan) -> Figure:
 
     fmt = negotiate("auto", CHROMIUM_ACCEPT)
     assert fmt is not None
-    chosen = photos(3 if plan.reps < 5 else None)  # --tiny: three
+    chosen = photos(1 if plan.reps < 5 else None)  # --tiny: one
     log(f"modern_bytes: {len(chosen)} photos, {fmt} for Chromium against JPEG")
     jpeg_total = modern_total = 0
     short: dict[str, float] = {}  # photo: how far below its JPEG's SSIM

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -110,8 +110,10 @@ def start_chalice_local(
     autoreload: bool = False,
     log: IO[bytes] | None = None,
     stage: str = "local",
+    settings: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`chalice local --stage <stage>` on 127.0.0.1:port; output to `log` (default: ours).
+    """`chalice local --stage <stage>` on 127.0.0.1:port; output to `log` (default: ours);
+    `settings`: environment variables over ours (those the stage does not set).
 
     It runs in a session of its own (no controlling terminal: a closing terminal or Ctrl-C
     reaches only us, and we stop it; `stop_process` stops its whole group, the autoreload worker
@@ -129,7 +131,7 @@ def start_chalice_local(
         process = subprocess.Popen(
             [sys.executable, "-m", "scripts.local_env", str(lifeline), *command],
             cwd=ROOT,
-            env=app_environment(endpoint_url),
+            env={**app_environment(endpoint_url), **(settings or {})},
             stdout=log,
             stderr=log,
             pass_fds=(lifeline,),
@@ -249,16 +251,16 @@ def local_stack() -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def run_local() -> Iterator[str]:
+def run_local(settings: Mapping[str, str] | None = None) -> Iterator[str]:
     """`scripts/run_local.py`, what `make run` starts, in a process of its own on free ports:
-    yields its API root."""
+    yields its API root. `settings`: environment variables over ours."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "scripts/run_local.py", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_PORT": str(free_port())},
+        env={**os.environ, **(settings or {}), "MOTO_PORT": str(free_port())},
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

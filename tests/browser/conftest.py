@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 
 from scripts.gallery_bench import BrowserMissing, chromium, chromium_path
 from scripts.local_env import run_local
+from tests.conftest import SERVER_SETTINGS
 from tests.corpus import corpus_file
 from tests.e2e.conftest import deployment
 
@@ -58,7 +59,7 @@ def big_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def running() -> Iterator[str]:
     """`scripts/run_local.py`, what `make run` starts, on free ports: the gallery's URL."""
-    with run_local() as base:
+    with run_local(SERVER_SETTINGS) as base:
         yield f"{base}/"
 
 

@@ -21,7 +21,7 @@ from scripts.local_env import (
     stop_process,
     wait_for,
 )
-from tests.conftest import BUCKET, REGION, SCAN_ALLOWED, SESSION, TABLE
+from tests.conftest import BUCKET, REGION, SCAN_ALLOWED, SERVER_SETTINGS, SESSION, TABLE
 from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -84,7 +84,9 @@ def stack() -> Iterator[Stack]:
     with tempfile.NamedTemporaryFile(prefix="chalice-local-", suffix=".log") as log:
         # The `test` stage is `local` without the background variants step, whose encoding
         # work would slow every test here; tests/integration/test_variants.py runs `local`.
-        server = start_chalice_local(port, proxy.url, log=log, stage="test")
+        server = start_chalice_local(
+            port, proxy.url, log=log, stage="test", settings=SERVER_SETTINGS
+        )
         try:
             wait_for(f"http://127.0.0.1:{port}/health", timeout=60, process=server)
             yield Stack(

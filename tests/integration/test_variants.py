@@ -14,7 +14,7 @@ import requests
 from PIL import Image as PILImage
 
 from scripts.local_env import run_local
-from tests.conftest import photo
+from tests.conftest import SERVER_SETTINGS, photo
 from tests.iphone import check_iphone_heics
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ SIZES = ("small", "medium", "square")
 @pytest.fixture(scope="module")
 def running() -> Iterator[str]:
     """`scripts/run_local.py`, what `make run` starts, on free ports."""
-    with run_local() as base:
+    with run_local(SERVER_SETTINGS) as base:
         yield base
 
 
