@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE :=
 # What `make test` needs besides the venv (mk/*.mk add theirs: the browser, vendored assets).
 TEST_NEEDS :=
 -include mk/*.mk
-.PHONY: help install run test lint typecheck unit docs bench clean
+.PHONY: help install run test lint typecheck unit hostile docs bench clean
 
 help:
 	@printf "make %-20s %s\n" run "start the API on http://127.0.0.1:$(PORT) against an embedded AWS emulator"
@@ -46,6 +46,15 @@ unit: $(STAMP) ## the quick loop: in-process tests on both cores (make test runs
 		--ignore=tests/integration --ignore=tests/e2e --ignore=tests/browser \
 		tests infra/localstack/lambda_executor/tests; status=$$?; \
 		printf "make unit: %.1f s\n" "$$(echo "$$(date +%s.%N) - $$start" | bc)"; exit $$status
+
+# The race and fuzz tests against a deployment in header mode (LocalStack's `dev` stage, or the
+# `stack` stage's template) rather than a local stack; its bucket and table are checked after
+# every race. STACK_BUCKET, STACK_TABLE (default: the dev stage's), STACK_ENDPOINT (default:
+# the URL's host when it is this machine) and FUZZ_MAX_EXAMPLES are read from the environment.
+hostile: $(STAMP) ## races and fuzzing against a deployment: make hostile URL=<its API root>
+	@test -n "$(URL)" || { echo "usage: make hostile URL=<API root, e.g. what make deploy-local prints>"; exit 2; }
+	STACK_URL='$(URL)' $(VENV)/bin/pytest -q -rf -p no:xdist -m integration \
+		tests/integration/test_races.py tests/integration/test_fuzz.py
 
 # In-process tests on both cores; then those that start servers (make run's stack, LocalStack,
 # a browser), also on two workers, each with its own make run stack; the tests that share

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 
@@ -25,6 +27,9 @@ from tests.conftest import BUCKET, REGION, SCAN_ALLOWED, SERVER_SETTINGS, SESSIO
 from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
+
+# `make hostile URL=...`: the race and fuzz tests against that deployment, not a local stack.
+DEPLOYED = os.environ.get("STACK_URL", "")
 
 # A shell's foreground job starts with SIGINT and SIGHUP at their defaults. A command the tests
 # signal gets the same even when this pytest inherited them ignored (nohup, a background job):
@@ -45,11 +50,19 @@ def as_foreground_job(command: list[str]) -> list[str]:
 @dataclass
 class Stack:
     base: str
-    proxy: FaultProxy
+    fault_proxy: FaultProxy | None  # None: a deployment (`make hostile`)
     s3: Any
     dynamodb: Any
     log: Any = None  # chalice local's output, shown when a test fails
     emulator_url: str = ""
+    bucket: str = BUCKET
+    table: str = TABLE
+
+    @property
+    def proxy(self) -> FaultProxy:
+        if self.fault_proxy is None:
+            raise RuntimeError("a deployment has no fault proxy: this test needs make test's stack")
+        return self.fault_proxy
 
     def log_tail(self, size: int = 8000) -> str:
         if self.log is None:
@@ -62,21 +75,46 @@ class Stack:
 
     def objects(self) -> set[str]:
         keys: set[str] = set()
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             keys |= {obj["Key"] for obj in page.get("Contents", [])}
         return keys
 
     def rows(self) -> set[str]:
         SCAN_ALLOWED.append(True)  # the test inspects; the app never scans
         try:
-            pages = self.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
+            pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table)
             return {f"{i['pk']['S']}|{i['sk']['S']}" for page in pages for i in page["Items"]}
         finally:
             SCAN_ALLOWED.pop()
 
 
+def deployed_stack(url: str) -> Stack:
+    """A deployment in header mode (`make hostile`): its API root, and the bucket and table
+    behind it, from STACK_BUCKET and STACK_TABLE (default: the `dev` stage's), through
+    STACK_ENDPOINT (default: the URL's own host when it is this machine, i.e. LocalStack;
+    else AWS with the environment's credentials)."""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost")
+    endpoint = os.environ.get("STACK_ENDPOINT") or (
+        f"{parts.scheme}://{parts.netloc}" if local else None
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or REGION
+    session = SESSION if endpoint else boto3.session.Session(region_name=region)
+    return Stack(
+        base=url.rstrip("/"),
+        fault_proxy=None,
+        s3=session.client("s3", endpoint_url=endpoint),
+        dynamodb=session.client("dynamodb", endpoint_url=endpoint),
+        bucket=os.environ.get("STACK_BUCKET", "image-service-dev"),
+        table=os.environ.get("STACK_TABLE", "image-service-dev"),
+    )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
+    if DEPLOYED:
+        yield deployed_stack(DEPLOYED)
+        return
     emulator = start_emulator()
     proxy = FaultProxy(emulator.url).start()
     create_resources(BUCKET, TABLE, REGION, emulator.url, session=SESSION)
@@ -91,7 +129,7 @@ def stack() -> Iterator[Stack]:
             wait_for(f"http://127.0.0.1:{port}/health", timeout=60, process=server)
             yield Stack(
                 base=f"http://127.0.0.1:{port}",
-                proxy=proxy,
+                fault_proxy=proxy,
                 s3=SESSION.client("s3", endpoint_url=emulator.url),
                 dynamodb=SESSION.client("dynamodb", endpoint_url=emulator.url),
                 log=log,
@@ -111,17 +149,22 @@ def stack() -> Iterator[Stack]:
 def fresh_store(stack: Stack) -> None:
     """An empty emulator for each test module. moto copies a whole table for every
     TransactWriteItems (to roll back), so its cost, and the memory it churns, grow with the
-    table: hundreds of images left by one module would slow every later one."""
+    table: hundreds of images left by one module would slow every later one. (A deployment
+    is kept: the tests make their own users and check its whole store as it is.)"""
+    if stack.fault_proxy is None:
+        return
     requests.post(f"{stack.emulator_url}/moto-api/reset", timeout=30).raise_for_status()
     create_resources(BUCKET, TABLE, REGION, stack.emulator_url, session=SESSION)
 
 
 @pytest.fixture(autouse=True)
 def healed(stack: Stack, request: pytest.FixtureRequest) -> Iterator[None]:
-    stack.proxy.heal()
+    if stack.fault_proxy is not None:
+        stack.fault_proxy.heal()
     start = os.path.getsize(stack.log.name) if stack.log is not None else 0
     yield
-    stack.proxy.heal()
+    if stack.fault_proxy is not None:
+        stack.fault_proxy.heal()
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed and stack.log is not None:
         with open(stack.log.name, "rb") as read:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import SCAN_ALLOWED, TABLE
+from tests.conftest import SCAN_ALLOWED
 from tests.integration.conftest import Stack
 
 OWNED = ("original", "small", "medium")
@@ -15,7 +15,7 @@ def table_items(stack: Stack) -> list[dict[str, Any]]:
     try:
         return [
             item
-            for page in stack.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
+            for page in stack.dynamodb.get_paginator("scan").paginate(TableName=stack.table)
             for item in page["Items"]
         ]
     finally:
