@@ -457,6 +457,12 @@ class ImageService:
         except ApiError as exc:
             self._reject(image)
             raise Rejected(f"the upload was rejected: {exc.message}") from None
+        current = self.table.get(image.image_id)
+        if current is None or current.status != "pending":
+            # Deleted (or finalised) while the bytes were processed: store nothing, so that
+            # what a racing DELETE removed does not come back even for a moment (an S3
+            # event's finalisation is not awaited by anyone).
+            return self._settled_elsewhere(current)
         self._store(image.image_id, processed)
         try:
             ready = self._mark_ready(image, processed, data)
@@ -474,11 +480,15 @@ class ImageService:
         """No bytes under uploads/: none were posted, or a racing delete or finalisation
         removed them after we read the row. The row as it is now decides which."""
         current = self.table.get(image.image_id)
+        if current is not None and current.status == "pending":
+            raise Conflict("nothing has been uploaded for this image yet", code="not_uploaded")
+        return self._settled_elsewhere(current)
+
+    def _settled_elsewhere(self, current: Image | None) -> Image:
+        """The answer for an upload that another request finalised, refused or deleted."""
         if current is None:
             raise NotFound("no such image")
-        if current.status != "pending":
-            return self._finalise_once(current)  # ready: theirs; deleting: 404; rejected
-        raise Conflict("nothing has been uploaded for this image yet", code="not_uploaded")
+        return self._finalise_once(current)  # ready: theirs; deleting: 404; rejected: 422
 
     def _delete_quietly(self, keys: list[str]) -> None:
         """Objects nobody needs any more; if S3 refuses now, the orphan sweep (and, for

@@ -146,6 +146,32 @@ def test_complete_losing_to_a_delete_is_404_and_leaves_nothing(
     assert stored_keys() == [] and row_keys() == []
 
 
+def test_a_delete_while_the_bytes_are_processed_is_404_and_nothing_is_ever_stored(
+    client, service, images, monkeypatch
+):
+    """The DELETE lands after the uploaded bytes were read: nothing is stored for a moment
+    either (an S3 event's finalisation is awaited by nobody, so a bucket checked right after
+    the DELETE's 204 would see such objects)."""
+    image_id, _ = begin(client, images["image/jpeg"])
+    real_process, real_put = service._process, service.store.put
+    stored: list[str] = []
+
+    def process(*args, **kwargs):
+        processed = real_process(*args, **kwargs)
+        service.delete(ALICE["X-User-Id"], image_id)
+        return processed
+
+    def put(key, *args, **kwargs):
+        stored.append(key)
+        return real_put(key, *args, **kwargs)
+
+    monkeypatch.setattr(service, "_process", process)
+    monkeypatch.setattr(service.store, "put", put)
+    assert_error(complete(client, image_id), 404)
+    assert stored == []
+    assert stored_keys() == [] and row_keys() == []
+
+
 def test_complete_losing_to_the_s3_event_answers_the_ready_image(
     client, service, images, monkeypatch
 ):
