@@ -545,6 +545,10 @@ class ImageService:
         )
         metric("VariantTime", (time.perf_counter() - started) * 1000, "Milliseconds")
         metric("VariantsMade", len(made))
+        current = self.table.get(image.image_id)
+        if current is None or current.status != "ready":
+            # Deleted while they were made (seconds): store nothing (as _finalise_once).
+            raise NotFound("no such image")
         for (size, fmt), variant in made.items():
             self.store.put(
                 rendition_key(image.image_id, size, fmt), variant.data, variant.content_type

@@ -302,6 +302,34 @@ def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, j
     assert stored_keys() == [] and row_keys() == []
 
 
+def test_variants_of_an_image_deleted_while_they_were_made_are_never_stored(
+    client, service, jpeg, monkeypatch
+):
+    """The step after an upload runs in the background (the SQS consumer deployed): a bucket
+    checked right after a DELETE's 204 must not see variants stored and removed again."""
+    from chalicelib import imaging
+
+    image_id = jpeg["image_id"]
+    image = service.table.get(image_id)
+    real_variants, put, stored = imaging.variants, service.store.put, []
+
+    def variants_then_delete(*args, **kwargs):
+        made = real_variants(*args, **kwargs)
+        assert client.http.delete(f"/images/{image_id}", headers=ALICE).status_code == 204
+        return made
+
+    def recording_put(key, *args, **kwargs):
+        stored.append(key)
+        return put(key, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "variants", variants_then_delete)
+    monkeypatch.setattr(service.store, "put", recording_put)
+    with pytest.raises(NotFound):
+        service._make_variants(image, [("small", "webp")])
+    assert stored == []
+    assert stored_keys() == [] and row_keys() == []
+
+
 @pytest.mark.slow  # every variant of a 1200x900 photo: over a second
 def test_the_step_after_an_upload_takes_a_delete_meanwhile_quietly(
     client, service, jpeg, monkeypatch
