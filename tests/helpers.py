@@ -222,3 +222,23 @@ def begin(client, data: bytes, content_type: str = "image/jpeg", **doc):
 
 def complete(client, image_id, headers=ALICE):
     return client.http.post(f"/images/{image_id}/complete", headers=headers)
+
+
+def then_delete(monkeypatch: Any, service: Any, step: tuple[Any, str], delete: Any) -> list[str]:
+    """`step` (an object and the name of its method) runs as it does, then `delete()`: a
+    DELETE landing just after it. Returns the list of every key `service` then puts."""
+    owner, name = step
+    real_step, real_put, stored = getattr(owner, name), service.store.put, []
+
+    def stepped(*args: Any, **kwargs: Any) -> Any:
+        result = real_step(*args, **kwargs)
+        delete()
+        return result
+
+    def put(key: str, *args: Any, **kwargs: Any) -> Any:
+        stored.append(key)
+        return real_put(key, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, stepped)
+    monkeypatch.setattr(service.store, "put", put)
+    return stored

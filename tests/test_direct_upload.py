@@ -24,6 +24,7 @@ from tests.helpers import (
     row_keys,
     start,
     stored_keys,
+    then_delete,
 )
 
 
@@ -153,20 +154,8 @@ def test_a_delete_while_the_bytes_are_processed_is_404_and_nothing_is_ever_store
     either (an S3 event's finalisation is awaited by nobody, so a bucket checked right after
     the DELETE's 204 would see such objects)."""
     image_id, _ = begin(client, images["image/jpeg"])
-    real_process, real_put = service._process, service.store.put
-    stored: list[str] = []
-
-    def process(*args, **kwargs):
-        processed = real_process(*args, **kwargs)
-        service.delete(ALICE["X-User-Id"], image_id)
-        return processed
-
-    def put(key, *args, **kwargs):
-        stored.append(key)
-        return real_put(key, *args, **kwargs)
-
-    monkeypatch.setattr(service, "_process", process)
-    monkeypatch.setattr(service.store, "put", put)
+    delete = lambda: service.delete(ALICE["X-User-Id"], image_id)  # noqa: E731
+    stored = then_delete(monkeypatch, service, (service, "_process"), delete)
     assert_error(complete(client, image_id), 404)
     assert stored == []
     assert stored_keys() == [] and row_keys() == []

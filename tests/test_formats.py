@@ -30,6 +30,7 @@ from tests.helpers import (
     row_keys,
     seeded_upload,
     stored_keys,
+    then_delete,
 )
 from tests.metadata_probe import probe
 
@@ -311,19 +312,11 @@ def test_variants_of_an_image_deleted_while_they_were_made_are_never_stored(
 
     image_id = jpeg["image_id"]
     image = service.table.get(image_id)
-    real_variants, put, stored = imaging.variants, service.store.put, []
 
-    def variants_then_delete(*args, **kwargs):
-        made = real_variants(*args, **kwargs)
+    def delete():
         assert client.http.delete(f"/images/{image_id}", headers=ALICE).status_code == 204
-        return made
 
-    def recording_put(key, *args, **kwargs):
-        stored.append(key)
-        return put(key, *args, **kwargs)
-
-    monkeypatch.setattr(imaging, "variants", variants_then_delete)
-    monkeypatch.setattr(service.store, "put", recording_put)
+    stored = then_delete(monkeypatch, service, (imaging, "variants"), delete)
     with pytest.raises(NotFound):
         service._make_variants(image, [("small", "webp")])
     assert stored == []
