@@ -86,9 +86,11 @@ def _cached(what: str, stamp: Path, inputs: list[str | Path], action: Callable[[
     for item in inputs:
         digest.update(item.read_bytes() if isinstance(item, Path) else item.encode())
     CACHE.mkdir(parents=True, exist_ok=True)
-    # One install at a time across processes (two test workers may ask at once): the second
-    # waits, then finds the stamp.
-    with (CACHE / ".install.lock").open("w") as lock:
+    # One install into a directory at a time across processes (two test workers may ask at
+    # once): the second waits, then finds the stamp. Installs into different directories run
+    # side by side: the tests' small handler venv does not wait for LocalStack's two minutes.
+    lock_name = "-".join(stamp.parent.relative_to(CACHE).parts)
+    with (CACHE / f".install-{lock_name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.is_file() and stamp.read_text() == digest.hexdigest():
             return
@@ -178,6 +180,7 @@ def _install_dynamodb_local() -> None:
 
 def install() -> None:
     """Install (or update) everything the host runner needs. Idempotent."""
+    install_handler()  # first: the in-process tests of the executor need it (seconds)
     python = _python311()
     version = _run(python, "--version").strip()
     constraints = HERE / "constraints.txt"
@@ -195,7 +198,6 @@ def install() -> None:
         [plugin / "pyproject.toml", *sources],
         _install_executor,
     )
-    install_handler()
     _cached(
         "DynamoDB Local",
         DYNAMODB_LOCAL_DIR / ".install-stamp",
