@@ -56,6 +56,13 @@ class Settings:
     orphan_grace_seconds: int = setting(
         3600, "age after which an object without its row is removed by the sweeper", 60, 7 * 86400
     )
+    writer_lease_seconds: int = setting(
+        10,
+        "longest a DELETE waits for a finalisation or variants step storing the image's "
+        "objects (so that none outlives the 204); a writer that died holds it no longer",
+        1,
+        20,
+    )
     upload_url_seconds: int = setting(900, "lifetime of a direct upload's presigned POST", 60, 3600)
     content_url_seconds: int = setting(300, "lifetime of `/content` redirects", 10, 3600)
     gallery_url_seconds: int = setting(

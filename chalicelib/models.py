@@ -111,6 +111,9 @@ class Image(Struct, frozen=True, kw_only=True):
     # Internal: hex SHA-256 of the bytes as uploaded, when they differ from the stored ones
     # (metadata removed): `?source_sha256=` finds the image from the file on the client's disk.
     source_sha256: str | None = None
+    # Internal: until when a writer nobody awaits (a finalisation, a variants step) is storing
+    # the image's objects; a DELETE waits for it (see ImageService._await_writer).
+    lease_until: str | None = None
 
     @property
     def sort_key(self) -> str:
@@ -139,7 +142,7 @@ class Image(Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, **changes)
 
 
-INTERNAL_FIELDS = ("version", "cleanup_at", "variants", "source_sha256")
+INTERNAL_FIELDS = ("version", "cleanup_at", "variants", "source_sha256", "lease_until")
 
 
 def new_image_id() -> str:

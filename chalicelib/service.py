@@ -10,7 +10,9 @@ object without its row or a row without its object for long.
 
 Concurrent changes of one image are ordered by the row's version: a write that lost the race
 (StaleImage) reads the row again and either redoes its change on the new state or answers as
-it would have had it arrived second (a second delete is a 404).
+it would have had it arrived second (a second delete is a 404). The writers nobody awaits (an S3
+event's finalisation, the variants step) lease the row just before they store objects, and a
+DELETE that meets an active lease waits for the writer: nothing stored outlives its 204.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,7 @@ from chalicelib.models import (
     Image,
     Rendition,
     SizeName,
+    Status,
     extension,
     image_id_from_key,
     image_id_from_upload_key,
@@ -345,6 +348,7 @@ class ImageService:
                     for name, r in processed.renditions.items()
                 },
                 cleanup_at=None,
+                lease_until=None,
             )
             try:
                 stored = self.table.save(image, ready)
@@ -457,15 +461,16 @@ class ImageService:
         except ApiError as exc:
             self._reject(image)
             raise Rejected(f"the upload was rejected: {exc.message}") from None
-        current = self.table.get(image.image_id)
-        if current is None or current.status != "pending":
+        leased = self._lease(image.image_id, "pending")
+        if leased is None:
             # Deleted (or finalised) while the bytes were processed: store nothing, so that
             # what a racing DELETE removed does not come back even for a moment (an S3
             # event's finalisation is not awaited by anyone).
-            return self._settled_elsewhere(current)
-        self._store(image.image_id, processed)
+            return self._settled_elsewhere(self.table.get(image.image_id))
         try:
-            ready = self._mark_ready(image, processed, data)
+            with self._released_on_failure(leased):
+                self._store(image.image_id, processed)
+                ready = self._mark_ready(leased, processed, data)
         except (NotFound, Conflict):
             # Deleted (or refused) while we stored: what we stored belongs to no row.
             self._delete_quietly(object_keys(image.image_id))
@@ -489,6 +494,32 @@ class ImageService:
         if current is None:
             raise NotFound("no such image")
         return self._finalise_once(current)  # ready: theirs; deleting: 404; rejected: 422
+
+    def _lease(self, image_id: str, status: Status) -> Image | None:
+        """The row, marked as being written to for WRITER_LEASE_SECONDS: a writer nobody
+        awaits takes it just before storing objects, so that a DELETE meeting it waits and
+        then removes them too (`_await_writer`). None if the image is no longer `status`."""
+        for _ in range(_ATTEMPTS):
+            current = self.table.get(image_id)
+            if current is None or current.status != status:
+                return None
+            lapses = self._clock() + timedelta(seconds=self.settings.writer_lease_seconds)
+            try:
+                return self.table.save(current, current.changed(lease_until=iso_millis(lapses)))
+            except StaleImage:
+                continue
+        raise Conflict("the image kept changing while its objects were stored; retry")
+
+    @contextlib.contextmanager
+    def _released_on_failure(self, leased: Image) -> Iterator[None]:
+        """A writer that fails gives its lease back, so a DELETE does not wait for it; one
+        that succeeds clears it with its own row update."""
+        try:
+            yield
+        except Exception:
+            with contextlib.suppress(ApiError, StaleImage):  # changed meanwhile: not ours
+                self.table.save(leased, leased.changed(lease_until=None))
+            raise
 
     def _delete_quietly(self, keys: list[str]) -> None:
         """Objects nobody needs any more; if S3 refuses now, the orphan sweep (and, for
@@ -545,16 +576,16 @@ class ImageService:
         )
         metric("VariantTime", (time.perf_counter() - started) * 1000, "Milliseconds")
         metric("VariantsMade", len(made))
-        current = self.table.get(image.image_id)
-        if current is None or current.status != "ready":
+        leased = self._lease(image.image_id, "ready")
+        if leased is None:
             # Deleted while they were made (seconds): store nothing (as _finalise_once).
             raise NotFound("no such image")
-        for (size, fmt), variant in made.items():
-            self.store.put(
-                rendition_key(image.image_id, size, fmt), variant.data, variant.content_type
-            )
         try:
-            return self._record_variants(image.image_id, made)
+            with self._released_on_failure(leased):
+                for (size, fmt), variant in made.items():
+                    key = rendition_key(image.image_id, size, fmt)
+                    self.store.put(key, variant.data, variant.content_type)
+                return self._record_variants(image.image_id, made)
         except NotFound:
             # Deleted while we made them: what we stored belongs to no row.
             self._delete_quietly([rendition_key(image.image_id, s, f) for s, f in made])
@@ -571,7 +602,7 @@ class ImageService:
             for (size, fmt), variant in made.items():
                 variants.setdefault(size, {})[fmt] = _rendition(variant)
             try:
-                saved = self.table.save(image, image.changed(variants=variants))
+                saved = self.table.save(image, image.changed(variants=variants, lease_until=None))
             except StaleImage:
                 continue
             assert saved is not None
@@ -642,12 +673,30 @@ class ImageService:
 
     def _remove(self, image: Image) -> None:
         if image.status != "deleting":
+            self._await_writer(image)
             marked = image.changed(status="deleting", cleanup_at=iso_millis(self._clock()))
             saved = self.table.save(image, marked)
             assert saved is not None
             image = saved
         self.store.delete(object_keys(image.image_id))
         self.table.save(image, None)
+
+    def _await_writer(self, image: Image) -> None:
+        """Wait while a writer's lease on the image is active (it is storing objects), so that
+        none of them outlives this delete; StaleImage once the row changes (the delete starts
+        again from the new row). A lapsed lease, left by a writer that died, holds nothing."""
+        deadline = time.monotonic() + self.settings.writer_lease_seconds
+        pause = 0.02
+        while (
+            image.lease_until is not None
+            and iso_millis(self._clock()) < image.lease_until
+            and time.monotonic() < deadline
+        ):
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
+            current = self.table.get(image.image_id)
+            if current is None or current.version != image.version:
+                raise StaleImage()
 
     # ----- the sweeper ------------------------------------------------------------------
 

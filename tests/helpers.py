@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import json
+import threading
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -242,3 +245,42 @@ def then_delete(monkeypatch: Any, service: Any, step: tuple[Any, str], delete: A
     monkeypatch.setattr(owner, name, stepped)
     monkeypatch.setattr(service.store, "put", put)
     return stored
+
+
+class BackgroundDelete:
+    """`service.delete` in a thread: a DELETE arriving while the test holds a writer mid-step.
+    `arrives()` starts it and tells whether it is still waiting a moment later; `result()`
+    waits for its end (re-raising what it raised); `seconds` is how long it took."""
+
+    def __init__(self, service: Any, user: str, image_id: str) -> None:
+        self.started = False
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(service, user, image_id))
+
+    def _run(self, service: Any, user: str, image_id: str) -> None:
+        began = time.monotonic()
+        try:
+            service.delete(user, image_id)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test by result()
+            self.error = exc
+        self.seconds = time.monotonic() - began
+
+    def arrives(self, moment: float = 0.3) -> bool:
+        self.started = True
+        self._thread.start()
+        self._thread.join(moment)
+        return self._thread.is_alive()
+
+    def result(self) -> None:
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the DELETE never ended"
+        if self.error is not None:
+            raise self.error
+
+
+def stalled_writer(monkeypatch: Any, service: Any) -> None:
+    """Writer leases of a fifth of a second: a DELETE that a test lands inside a writer's
+    step, in the writer's own thread (so the writer stalls), waits the lease out quickly."""
+    settings = dataclasses.replace(service.settings, writer_lease_seconds=0.2)
+    monkeypatch.setattr(service, "settings", settings)

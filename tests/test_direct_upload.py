@@ -13,10 +13,12 @@ import requests
 from PIL import Image as PILImage
 
 import app as app_module
+from chalicelib.errors import Unavailable
 from chalicelib.models import upload_key, utcnow
 from chalicelib.service import SweepReport
 from tests.conftest import ALICE, BOB, BUCKET, SESSION, photo
 from tests.helpers import (
+    BackgroundDelete,
     assert_error,
     begin,
     body,
@@ -158,6 +160,51 @@ def test_a_delete_while_the_bytes_are_processed_is_404_and_nothing_is_ever_store
     stored = then_delete(monkeypatch, service, (service, "_process"), delete)
     assert_error(complete(client, image_id), 404)
     assert stored == []
+    assert stored_keys() == [] and row_keys() == []
+
+
+def test_a_delete_while_a_finalisation_stores_waits_for_it_then_removes_everything(
+    client, service, images, monkeypatch
+):
+    """The finalisation leases the row just before it stores: a DELETE arriving while it
+    stores waits for it (not for the lease to lapse) and then removes what it stored, so no
+    object outlives the DELETE's 204, even for a moment."""
+    image_id, _ = begin(client, images["image/jpeg"])
+    deleting = BackgroundDelete(service, ALICE["X-User-Id"], image_id)
+    put = service.store.put
+
+    def put_while_a_delete_arrives(key, *args):
+        if not deleting.started:
+            assert deleting.arrives(), "the DELETE did not wait for the writer"
+        put(key, *args)
+
+    monkeypatch.setattr(service.store, "put", put_while_a_delete_arrives)
+    assert body(complete(client, image_id))["status"] == "ready"
+    deleting.result()  # 204, once the writer had finished: not after the lease lapsed
+    assert deleting.seconds < service.settings.writer_lease_seconds / 2
+    assert stored_keys() == [] and row_keys() == []
+    assert_error(client.http.get(f"/images/{image_id}", headers=ALICE), 404)
+
+
+def test_a_finalisation_gives_its_lease_back_whether_it_stores_or_fails(
+    client, service, images, monkeypatch
+):
+    """A writer that failed (S3 down) holds no DELETE up; nor does one that finished."""
+    image_id, _ = begin(client, images["image/jpeg"])
+    put = service.store.put
+
+    def s3_down(*args):
+        raise Unavailable("S3 is unavailable; retry")
+
+    monkeypatch.setattr(service.store, "put", s3_down)
+    assert_error(complete(client, image_id), 503)
+    assert service.table.get(image_id).lease_until is None
+    monkeypatch.setattr(service.store, "put", put)
+    assert body(complete(client, image_id))["status"] == "ready"  # the retry
+    assert service.table.get(image_id).lease_until is None
+    deleting = BackgroundDelete(service, ALICE["X-User-Id"], image_id)
+    assert not deleting.arrives(moment=2)  # done at once
+    deleting.result()
     assert stored_keys() == [] and row_keys() == []
 
 

@@ -20,6 +20,7 @@ from chalicelib.storage import ImageStore
 from tests.conftest import ALICE, BOB, BUCKET, REGION, photo
 from tests.corpus import corpus_file
 from tests.helpers import (
+    BackgroundDelete,
     assert_error,
     begin,
     body,
@@ -29,6 +30,7 @@ from tests.helpers import (
     raw_upload,
     row_keys,
     seeded_upload,
+    stalled_writer,
     stored_keys,
     then_delete,
 )
@@ -282,7 +284,8 @@ def test_make_variants_makes_every_missing_one(client, service, jpeg):
 
 
 def deleted_before_the_first_avif_is_stored(client, service, image_id):
-    """`service.store.put` that deletes the image (over the API) just before an AVIF is put."""
+    """`service.store.put` that deletes the image (over the API) just before an AVIF is put:
+    in the writer's own thread, so the writer stalls and the DELETE waits its lease out."""
     put = service.store.put
 
     def delete_then_put(key, data, content_type):
@@ -296,10 +299,32 @@ def deleted_before_the_first_avif_is_stored(client, service, image_id):
 def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, jpeg, monkeypatch):
     image_id = jpeg["image_id"]
     image = service.table.get(image_id)
+    stalled_writer(monkeypatch, service)
     racing = deleted_before_the_first_avif_is_stored(client, service, image_id)
     monkeypatch.setattr(service.store, "put", racing)
     with pytest.raises(NotFound):
         service._make_variants(image, [("small", "avif")])
+    assert stored_keys() == [] and row_keys() == []
+
+
+def test_a_delete_while_variants_are_stored_waits_for_them_then_removes_them(
+    client, service, jpeg, monkeypatch
+):
+    """The variants step leases the row before it stores: a DELETE arriving meanwhile waits
+    for it, so no variant outlives the DELETE's 204."""
+    image_id = jpeg["image_id"]
+    deleting = BackgroundDelete(service, ALICE["X-User-Id"], image_id)
+    put = service.store.put
+
+    def put_while_a_delete_arrives(key, *args):
+        if key.endswith(".avif") and not deleting.started:
+            assert deleting.arrives(), "the DELETE did not wait for the writer"
+        put(key, *args)
+
+    monkeypatch.setattr(service.store, "put", put_while_a_delete_arrives)
+    service.make_variants(image_id)
+    deleting.result()  # 204, once the writer had finished: not after the lease lapsed
+    assert deleting.seconds < service.settings.writer_lease_seconds / 2
     assert stored_keys() == [] and row_keys() == []
 
 
@@ -330,6 +355,7 @@ def test_the_step_after_an_upload_takes_a_delete_meanwhile_quietly(
     # make_variants is what the background thread and the SQS consumer run: an image deleted
     # while its variants were made is a normal race, not an error for the queue to retry.
     image_id = jpeg["image_id"]
+    stalled_writer(monkeypatch, service)
     racing = deleted_before_the_first_avif_is_stored(client, service, image_id)
     monkeypatch.setattr(service.store, "put", racing)
     service.make_variants(image_id)  # no exception

@@ -22,6 +22,7 @@ from tests.helpers import (
     raw_upload,
     row_keys,
     seeded_upload,
+    stalled_writer,
     stored_keys,
 )
 
@@ -381,10 +382,13 @@ def test_a_patch_without_a_json_content_type_says_what_to_send(client, image_id)
     assert "application/json" in body(response)["error"]["message"]
 
 
-def test_an_upload_that_lost_a_race_to_a_delete_leaves_no_object(client, service, images):
+def test_an_upload_that_lost_a_race_to_a_delete_leaves_no_object(
+    client, service, images, monkeypatch
+):
     """Defect 6, without threads: the delete lands between the finaliser's object writes and
     its row write (the over-HTTP race is in tests/integration/test_races.py)."""
     image_id, _ = begin(client, images["image/jpeg"])
+    stalled_writer(monkeypatch, service)  # the DELETE waits out the writer's lease
     store_put = service.store.put
     deleted: list[int] = []
 
