@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
+UV := uv==0.13.9
 # Let Python cache compiled modules (and pytest its rewritten test modules): some machines set
 # PYTHONDONTWRITEBYTECODE, which makes every test run parse them all again (seconds).
 export PYTHONDONTWRITEBYTECODE :=
@@ -24,8 +25,8 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-tracing.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 needs pip<26.3
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet "$(UV)"  # installs the rest (and LocalStack's venvs) in seconds
+	$(VENV)/bin/uv pip install --quiet --python $(PY) "pip>=24,<26.3" -r requirements-dev.txt  # chalice 1.34 needs pip<26.3
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the dependencies
