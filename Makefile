@@ -60,8 +60,8 @@ hostile: $(STAMP) ## races and fuzzing against a deployment: make hostile URL=<i
 # In-process tests on both cores; then those that start servers (make run's stack, LocalStack,
 # a browser), also on two workers, each with its own make run stack; the tests that share
 # LocalStack or the build directories run on one of them, in turn (tests/conftest.py).
-# LocalStack installs meanwhile (the first time: about 100 s; the server tests' LocalStack worker
-# set the phase's length when it began with it).
+# LocalStack installs meanwhile (the first time: about 25 s with uv; the server tests' LocalStack
+# worker set the phase's length when it began with it).
 SERVERS := integration or e2e or browser
 LOCALSTACK_INSTALL_LOG := .cache/localstack-install.log
 test: lint typecheck corpus $(TEST_NEEDS)
