@@ -322,7 +322,7 @@ def test_a_delete_while_variants_are_stored_waits_for_them_then_removes_them(
         put(key, *args)
 
     monkeypatch.setattr(service.store, "put", put_while_a_delete_arrives)
-    service.make_variants(image_id)
+    service._make_variants(service.table.get(image_id), [("small", "avif")])
     deleting.result()  # 204, once the writer had finished: not after the lease lapsed
     assert deleting.seconds < service.settings.writer_lease_seconds / 2
     assert stored_keys() == [] and row_keys() == []
