@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -83,6 +84,9 @@ log = logging.getLogger(__name__)
 
 # How often a change that lost a race to another change of the same image is redone.
 _ATTEMPTS = 5
+# The same for recording a variant: a herd of requests for one new variant (its first
+# visitors) each make and record it, so recording retries longer, at jittered moments.
+_RECORD_ATTEMPTS = 10
 
 
 class Blob(msgspec.Struct, frozen=True):
@@ -499,16 +503,8 @@ class ImageService:
         """The row, marked as being written to for WRITER_LEASE_SECONDS: a writer nobody
         awaits takes it just before storing objects, so that a DELETE meeting it waits and
         then removes them too (`_await_writer`). None if the image is no longer `status`."""
-        for _ in range(_ATTEMPTS):
-            current = self.table.get(image_id)
-            if current is None or current.status != status:
-                return None
-            lapses = self._clock() + timedelta(seconds=self.settings.writer_lease_seconds)
-            try:
-                return self.table.save(current, current.changed(lease_until=iso_millis(lapses)))
-            except StaleImage:
-                continue
-        raise Conflict("the image kept changing while its objects were stored; retry")
+        lapses = self._clock() + timedelta(seconds=self.settings.writer_lease_seconds)
+        return self.table.lease(image_id, status, iso_millis(lapses))
 
     @contextlib.contextmanager
     def _released_on_failure(self, leased: Image) -> Iterator[None]:
@@ -594,16 +590,20 @@ class ImageService:
     def _record_variants(
         self, image_id: str, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
     ) -> Image:
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_RECORD_ATTEMPTS):
             image = self.table.get(image_id)
             if image is None or image.status != "ready":
                 raise NotFound("no such image")
             variants = {size: dict(formats) for size, formats in image.variants.items()}
             for (size, fmt), variant in made.items():
                 variants.setdefault(size, {})[fmt] = _rendition(variant)
+            recorded = image.changed(variants=variants, lease_until=None)
+            if recorded == image:
+                return image  # recorded (and the lease cleared) by a writer of the same ones
             try:
-                saved = self.table.save(image, image.changed(variants=variants, lease_until=None))
+                saved = self.table.save(image, recorded)
             except StaleImage:
+                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))  # at most 0.64 s
                 continue
             assert saved is not None
             return saved

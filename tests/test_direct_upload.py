@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 import app as app_module
 from chalicelib.errors import Unavailable
-from chalicelib.models import upload_key, utcnow
+from chalicelib.models import new_image_id, upload_key, utcnow
 from chalicelib.service import SweepReport
 from tests.conftest import ALICE, BOB, BUCKET, SESSION, photo
 from tests.helpers import (
@@ -184,6 +184,19 @@ def test_a_delete_while_a_finalisation_stores_waits_for_it_then_removes_everythi
     assert deleting.seconds < service.settings.writer_lease_seconds / 2
     assert stored_keys() == [] and row_keys() == []
     assert_error(client.http.get(f"/images/{image_id}", headers=ALICE), 404)
+
+
+def test_a_lease_marks_only_an_image_still_in_its_status_as_a_new_version(client, service, images):
+    image_id, _ = begin(client, images["image/jpeg"])
+    row = service.table.get(image_id)
+    until = "2100-01-01T00:00:00.000Z"
+    leased = service.table.lease(image_id, "pending", until)
+    assert (leased.version, leased.lease_until) == (row.version + 1, until)
+    assert leased.changed(version=row.version, lease_until=None) == row  # nothing else
+    assert service.table.get(image_id) == leased
+    assert service.table.lease(image_id, "ready", until) is None  # not ready
+    assert service.table.lease(new_image_id(), "pending", until) is None  # no such row
+    assert service.table.get(image_id) == leased
 
 
 def test_a_finalisation_gives_its_lease_back_whether_it_stores_or_fails(
