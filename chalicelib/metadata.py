@@ -285,36 +285,6 @@ class ImageTable:
                     raise IdempotencyKeyTaken() from exc
             raise
 
-    @backend_call("DynamoDB")
-    def lease(self, image_id: str, status: str, until: str) -> Image | None:
-        """Mark the image row as written to until `until` if it is still `status` (else None).
-        A new version, so that a change based on an earlier read fails and reads it again;
-        but unconditioned on the version, so that writers leasing at once never conflict.
-        Tag rows do not carry it."""
-        guard = _condition(Attr("status").eq(status))
-        try:
-            got = self._client.update_item(
-                TableName=self._table,
-                Key=_dump({"pk": image_pk(image_id), "sk": IMAGE_SK}),
-                UpdateExpression="SET #lease = :until, #version = #version + :one",
-                ConditionExpression=guard["ConditionExpression"],
-                ExpressionAttributeNames={
-                    **guard["ExpressionAttributeNames"],
-                    "#lease": "lease_until",
-                    "#version": "version",
-                },
-                ExpressionAttributeValues={
-                    **guard["ExpressionAttributeValues"],
-                    **_dump({":until": until, ":one": 1}),
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None  # gone, or no longer `status`
-            raise
-        return _image(got["Attributes"])
-
     # ----- idempotency records ----------------------------------------------------------
 
     def _claim_op(self, record: IdempotencyRecord) -> dict[str, Any]:

@@ -84,9 +84,10 @@ log = logging.getLogger(__name__)
 
 # How often a change that lost a race to another change of the same image is redone.
 _ATTEMPTS = 5
-# The same for recording a variant: a herd of requests for one new variant (its first
-# visitors) each make and record it, so recording retries longer, at jittered moments.
-_RECORD_ATTEMPTS = 10
+# The same for the writers of objects (leases, variant records): a herd of requests for one
+# new variant (its first visitors) each make, lease and record it, so they retry longer, at
+# jittered moments (`_pause_before_retry`).
+_WRITER_ATTEMPTS = 10
 
 
 class Blob(msgspec.Struct, frozen=True):
@@ -499,12 +500,26 @@ class ImageService:
             raise NotFound("no such image")
         return self._finalise_once(current)  # ready: theirs; deleting: 404; rejected: 422
 
-    def _lease(self, image_id: str, status: Status) -> Image | None:
+    def _lease(
+        self, image_id: str, status: Status, unless: Callable[[Image], bool] = lambda _: False
+    ) -> Image | None:
         """The row, marked as being written to for WRITER_LEASE_SECONDS: a writer nobody
         awaits takes it just before storing objects, so that a DELETE meeting it waits and
-        then removes them too (`_await_writer`). None if the image is no longer `status`."""
-        lapses = self._clock() + timedelta(seconds=self.settings.writer_lease_seconds)
-        return self.table.lease(image_id, status, iso_millis(lapses))
+        then removes them too (`_await_writer`). None if the image is no longer `status`;
+        the row as it is, not leased, if `unless(row)` (its work is done already).
+        A versioned change like any other, so the tag rows stay in step with the row."""
+        for attempt in range(_WRITER_ATTEMPTS):
+            current = self.table.get(image_id)
+            if current is None or current.status != status:
+                return None
+            if unless(current):
+                return current
+            lapses = self._clock() + timedelta(seconds=self.settings.writer_lease_seconds)
+            try:
+                return self.table.save(current, current.changed(lease_until=iso_millis(lapses)))
+            except StaleImage:
+                _pause_before_retry(attempt)
+        raise Conflict("the image kept changing while its objects were stored; retry")
 
     @contextlib.contextmanager
     def _released_on_failure(self, leased: Image) -> Iterator[None]:
@@ -572,10 +587,16 @@ class ImageService:
         )
         metric("VariantTime", (time.perf_counter() - started) * 1000, "Milliseconds")
         metric("VariantsMade", len(made))
-        leased = self._lease(image.image_id, "ready")
+
+        def recorded(row: Image) -> bool:
+            return all(row.has(size, fmt) for size, fmt in made)
+
+        leased = self._lease(image.image_id, "ready", unless=recorded)
         if leased is None:
             # Deleted while they were made (seconds): store nothing (as _finalise_once).
             raise NotFound("no such image")
+        if recorded(leased):
+            return leased  # made and recorded meanwhile by another request (a herd)
         try:
             with self._released_on_failure(leased):
                 for (size, fmt), variant in made.items():
@@ -590,7 +611,7 @@ class ImageService:
     def _record_variants(
         self, image_id: str, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
     ) -> Image:
-        for attempt in range(_RECORD_ATTEMPTS):
+        for attempt in range(_WRITER_ATTEMPTS):
             image = self.table.get(image_id)
             if image is None or image.status != "ready":
                 raise NotFound("no such image")
@@ -603,7 +624,7 @@ class ImageService:
             try:
                 saved = self.table.save(image, recorded)
             except StaleImage:
-                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))  # at most 0.64 s
+                _pause_before_retry(attempt)
                 continue
             assert saved is not None
             return saved
@@ -779,6 +800,12 @@ class ImageService:
             except ApiError:
                 checks[name] = "unavailable"
         return checks
+
+
+def _pause_before_retry(attempt: int) -> None:
+    """Writers that collided retry at different moments, not in step: a random pause of up
+    to 10 ms, doubling with each attempt to at most 0.64 s."""
+    time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
 
 
 def _bytes_stored(processed: Processed) -> int:

@@ -189,13 +189,12 @@ def test_a_delete_while_a_finalisation_stores_waits_for_it_then_removes_everythi
 def test_a_lease_marks_only_an_image_still_in_its_status_as_a_new_version(client, service, images):
     image_id, _ = begin(client, images["image/jpeg"])
     row = service.table.get(image_id)
-    until = "2100-01-01T00:00:00.000Z"
-    leased = service.table.lease(image_id, "pending", until)
-    assert (leased.version, leased.lease_until) == (row.version + 1, until)
+    leased = service._lease(image_id, "pending")
+    assert leased.version == row.version + 1 and leased.lease_until > row.updated_at
     assert leased.changed(version=row.version, lease_until=None) == row  # nothing else
     assert service.table.get(image_id) == leased
-    assert service.table.lease(image_id, "ready", until) is None  # not ready
-    assert service.table.lease(new_image_id(), "pending", until) is None  # no such row
+    assert service._lease(image_id, "ready") is None  # not ready
+    assert service._lease(new_image_id(), "pending") is None  # no such row
     assert service.table.get(image_id) == leased
 
 

@@ -307,6 +307,20 @@ def test_variants_of_an_image_deleted_meanwhile_leave_nothing(client, service, j
     assert stored_keys() == [] and row_keys() == []
 
 
+def test_a_variant_recorded_by_another_request_meanwhile_is_not_stored_again(
+    service, jpeg, monkeypatch
+):
+    """A herd of requests for one new variant: each makes it; one that finds it recorded
+    when it is done leases nothing, stores nothing and writes no row."""
+    image = service.table.get(jpeg["image_id"])  # as every request of the herd read it
+    first = service._make_variants(image, [("small", "avif")])
+    puts, saves = [], []
+    monkeypatch.setattr(service.store, "put", lambda *args: puts.append(args))
+    monkeypatch.setattr(service.table, "save", lambda *args, **kw: saves.append(args))
+    assert service._make_variants(image, [("small", "avif")]) == first
+    assert puts == [] and saves == []
+
+
 def test_a_delete_while_variants_are_stored_waits_for_them_then_removes_them(
     client, service, jpeg, monkeypatch
 ):
