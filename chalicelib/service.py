@@ -694,7 +694,8 @@ class ImageService:
 
     def _remove(self, image: Image) -> None:
         if image.status != "deleting":
-            self._await_writer(image)
+            image = self._await_writer(image)
+        if image.status != "deleting":
             marked = image.changed(status="deleting", cleanup_at=iso_millis(self._clock()))
             saved = self.table.save(image, marked)
             assert saved is not None
@@ -702,10 +703,11 @@ class ImageService:
         self.store.delete(object_keys(image.image_id))
         self.table.save(image, None)
 
-    def _await_writer(self, image: Image) -> None:
-        """Wait while a writer's lease on the image is active (it is storing objects), so that
-        none of them outlives this delete; StaleImage once the row changes (the delete starts
-        again from the new row). A lapsed lease, left by a writer that died, holds nothing."""
+    def _await_writer(self, image: Image) -> Image:
+        """The row once no writer's lease on it is active (none is storing objects), so that
+        none of their objects outlives this delete; StaleImage if the row is gone meanwhile.
+        A lapsed lease, left by a writer that died, holds nothing. Changes while it waits
+        (a herd of variant writers) are followed, not counted as lost races."""
         deadline = time.monotonic() + self.settings.writer_lease_seconds
         pause = 0.02
         while (
@@ -716,8 +718,10 @@ class ImageService:
             time.sleep(pause)
             pause = min(2 * pause, 0.2)
             current = self.table.get(image.image_id)
-            if current is None or current.version != image.version:
+            if current is None:
                 raise StaleImage()
+            image = current
+        return image
 
     # ----- the sweeper ------------------------------------------------------------------
 

@@ -342,6 +342,22 @@ def test_a_delete_while_variants_are_stored_waits_for_them_then_removes_them(
     assert stored_keys() == [] and row_keys() == []
 
 
+def test_a_delete_follows_a_herd_of_variant_writers_to_the_end(client, service, jpeg):
+    """A DELETE waiting for writers while a herd of them changes the row (each lease is a
+    new version) follows the row instead of giving up after five lost races (a 409)."""
+    image_id = jpeg["image_id"]
+    service._lease(image_id, "ready")  # a writer is storing
+    deleting = BackgroundDelete(service, ALICE["X-User-Id"], image_id)
+    assert deleting.arrives(moment=0.05)
+    for _ in range(8):  # more writers of the herd, each a new version of the row
+        service._lease(image_id, "ready")
+        time.sleep(0.05)
+    row = service.table.get(image_id)
+    service.table.save(row, row.changed(lease_until=None))  # the last one is done
+    deleting.result()  # 204
+    assert stored_keys() == [] and row_keys() == []
+
+
 def test_variants_of_an_image_deleted_while_they_were_made_are_never_stored(
     client, service, jpeg, monkeypatch
 ):
