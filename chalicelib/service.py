@@ -597,15 +597,21 @@ class ImageService:
             raise NotFound("no such image")
         if recorded(leased):
             return leased  # made and recorded meanwhile by another request (a herd)
+        return self._store_variants(leased, made)
+
+    def _store_variants(
+        self, leased: Image, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
+    ) -> Image:
+        """Store and record variants under the writer's lease; returns the image with them."""
         try:
             with self._released_on_failure(leased):
                 for (size, fmt), variant in made.items():
-                    key = rendition_key(image.image_id, size, fmt)
+                    key = rendition_key(leased.image_id, size, fmt)
                     self.store.put(key, variant.data, variant.content_type)
-                return self._record_variants(image.image_id, made)
+                return self._record_variants(leased.image_id, made)
         except NotFound:
-            # Deleted while we made them: what we stored belongs to no row.
-            self._delete_quietly([rendition_key(image.image_id, s, f) for s, f in made])
+            # Deleted while we stored them: what we stored belongs to no row.
+            self._delete_quietly([rendition_key(leased.image_id, s, f) for s, f in made])
             raise
 
     def _record_variants(
