@@ -608,19 +608,18 @@ class ImageService:
                 for (size, fmt), variant in made.items():
                     key = rendition_key(leased.image_id, size, fmt)
                     self.store.put(key, variant.data, variant.content_type)
-                return self._record_variants(leased.image_id, made)
+                return self._record_variants(leased, made)
         except NotFound:
             # Deleted while we stored them: what we stored belongs to no row.
             self._delete_quietly([rendition_key(leased.image_id, s, f) for s, f in made])
             raise
 
     def _record_variants(
-        self, image_id: str, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
+        self, image: Image, made: dict[tuple[SizeName, VariantFormat], RenditionImage]
     ) -> Image:
+        """Add `made` to the row (as last read: the writer's lease), clearing the lease; if the
+        row changed meanwhile, to the row as it is now. NotFound if the image is gone."""
         for attempt in range(_WRITER_ATTEMPTS):
-            image = self.table.get(image_id)
-            if image is None or image.status != "ready":
-                raise NotFound("no such image")
             variants = {size: dict(formats) for size, formats in image.variants.items()}
             for (size, fmt), variant in made.items():
                 variants.setdefault(size, {})[fmt] = _rendition(variant)
@@ -631,6 +630,10 @@ class ImageService:
                 saved = self.table.save(image, recorded)
             except StaleImage:
                 _pause_before_retry(attempt)
+                current = self.table.get(image.image_id)
+                if current is None or current.status != "ready":
+                    raise NotFound("no such image") from None
+                image = current
                 continue
             assert saved is not None
             return saved
